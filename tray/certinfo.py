@@ -1,0 +1,90 @@
+"""Turn certificate bytes from a card into :class:`CertInfo` (cryptography does the parsing)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+
+from .errors import CardDataError
+from .model import CardCertificate, CertInfo
+
+_USAGES = (
+    ("digital_signature", "digitalSignature"),
+    ("content_commitment", "nonRepudiation"),
+    ("key_encipherment", "keyEncipherment"),
+    ("data_encipherment", "dataEncipherment"),
+    ("key_agreement", "keyAgreement"),
+    ("key_cert_sign", "keyCertSign"),
+    ("crl_sign", "cRLSign"),
+)
+
+
+def load(der: bytes) -> x509.Certificate:
+    """Parse DER, turning every parser complaint into :class:`CardDataError`."""
+    try:
+        return x509.load_der_x509_certificate(der)
+    except (ValueError, TypeError) as exc:
+        raise CardDataError(f"certificate is not valid DER: {exc}") from None
+
+
+def _common_name(name: x509.Name) -> str:
+    try:
+        attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return ""
+    return str(attrs[0].value) if attrs else ""
+
+
+def _name(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except ValueError:
+        return "?"
+
+
+def _key_usage(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except (x509.ExtensionNotFound, ValueError):
+        return ()
+    return tuple(name for attr, name in _USAGES if getattr(ku, attr))
+
+
+def _is_ca(cert: x509.Certificate, declared: bool) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except (x509.ExtensionNotFound, ValueError):
+        return declared
+
+
+def days_left(not_after: datetime, now: datetime) -> int:
+    """Whole days until ``not_after`` (negative once expired)."""
+    return math.floor((not_after - now).total_seconds() / 86400)
+
+
+def describe(card_cert: CardCertificate, now: datetime) -> CertInfo:
+    """Parse one certificate read from a card."""
+    cert = load(card_cert.der)
+    try:
+        not_before = cert.not_valid_before_utc
+        not_after = cert.not_valid_after_utc
+    except ValueError as exc:
+        raise CardDataError(f"certificate validity unreadable: {exc}") from None
+    return CertInfo(
+        label=card_cert.label,
+        slot=card_cert.slot,
+        subject=_name(cert.subject),
+        common_name=_common_name(cert.subject),
+        issuer=_name(cert.issuer),
+        serial=format(cert.serial_number, "X"),
+        not_before=not_before,
+        not_after=not_after,
+        days_left=days_left(not_after, now),
+        key_usage=_key_usage(cert),
+        is_ca=_is_ca(cert, card_cert.authority),
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
+    )

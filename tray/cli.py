@@ -1,0 +1,153 @@
+"""The ``cardwatch`` command. Exceptions become user words here, and only here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .backend import Backend
+from .check import CheckOptions, Middleware, run_check
+from .clock import SystemClock
+from .i18n import _, set_language
+from .model import Health
+from .render import render
+from .report_json import dumps
+
+log = logging.getLogger("cardwatch")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cardwatch",
+        description=_(
+            "Smart-card health: a read-only check of PC/SC service, reader, card, "
+            "certificates and PIN lock risk."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"cardwatch {__version__}")
+    parser.add_argument(
+        "--lang",
+        metavar="LANG",
+        help=_("language of the output: en or zh_TW (default: from the locale)"),
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help=_("log more; -vvv also logs every APDU")
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = sub.add_parser(
+        "check",
+        help=_("check every reader and card once"),
+        description=_(
+            "Check every reader and card once. Exit codes: 0 OK, 1 warning, 2 critical, 3 unknown."
+        ),
+    )
+    check.add_argument("--json", action="store_true", help=_("print the stable JSON form"))
+    check.add_argument("--reader", metavar="NAME", help=_("only readers whose name contains NAME"))
+    check.add_argument(
+        "--demo",
+        nargs="?",
+        const="default",
+        metavar="SCENARIO",
+        help=_("check built-in simulated readers and cards instead of PC/SC (see --list-demos)"),
+    )
+    check.add_argument(
+        "--list-demos", action="store_true", help=_("list the demo scenarios and exit")
+    )
+    check.add_argument(
+        "--pkcs11-module",
+        action="append",
+        metavar="PATH",
+        default=[],
+        help=_(
+            "PKCS#11 module to try for cards no built-in profile reads "
+            "(repeatable; default: known modules that are installed)"
+        ),
+    )
+    check.add_argument("--no-pkcs11", action="store_true", help=_("never load PKCS#11 modules"))
+    return parser
+
+
+def _middleware(args: argparse.Namespace) -> list[Middleware]:
+    if args.no_pkcs11:
+        return []
+    try:
+        from .pkcs11 import discover
+    except ImportError:
+        return []
+    return list(discover(args.pkcs11_module))
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .sim import scenarios
+
+    if args.list_demos:
+        for name, description in scenarios.SCENARIOS.items():
+            print(f"{name:<16} {_(description)}")
+        return 0
+    clock = SystemClock()
+    middleware: list[Middleware] = []
+    if args.demo:
+        if args.demo not in scenarios.SCENARIOS:
+            print(
+                _("Unknown demo scenario '{name}'. Choose one of: {names}").format(
+                    name=args.demo, names=", ".join(scenarios.SCENARIOS)
+                ),
+                file=sys.stderr,
+            )
+            return int(Health.UNKNOWN)
+        from .sim.backend import SimBackend
+
+        backend: Backend = SimBackend(scenarios.build(args.demo, clock.now()))
+    else:
+        try:
+            from .pcsc.adapter import PcscBackend
+        except ImportError as exc:
+            print(
+                _(
+                    "pyscard is not installed or cannot load the PC/SC library ({error}). "
+                    "Reinstall Cardwatch; on Linux also install pcscd."
+                ).format(error=exc),
+                file=sys.stderr,
+            )
+            return int(Health.UNKNOWN)
+        backend = PcscBackend()
+        middleware = _middleware(args)
+    report = run_check(backend, clock, CheckOptions(reader=args.reader), middleware)
+    if args.json:
+        print(dumps(report))
+    else:
+        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        sys.stdout.write(render(report, colour=colour))
+    return int(report.health)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cardwatch`` command."""
+    args = _parser().parse_args(argv)
+    set_language(args.lang)
+    level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(args.verbose, 5)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        _parser().print_help()
+        return int(Health.UNKNOWN)
+    try:
+        if args.command == "check":
+            return _check(args)
+    except KeyboardInterrupt:
+        return int(Health.UNKNOWN)
+    except Exception as exc:  # the one place where any error becomes words
+        log.debug("unexpected error", exc_info=True)
+        print(
+            _("Cardwatch could not finish: {error}. Run with -vv for details.").format(error=exc),
+            file=sys.stderr,
+        )
+        return int(Health.UNKNOWN)
+    return int(Health.UNKNOWN)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""Typed, frozen results of a health check."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Status(enum.Enum):
+    """Outcome of one check item."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+    @property
+    def rank(self) -> int:
+        """Badness, for picking the worst."""
+        return {Status.SKIP: 0, Status.PASS: 1, Status.WARN: 2, Status.FAIL: 3}[self]
+
+
+class Health(enum.IntEnum):
+    """Overall verdict; the value is the monitoring-plugin exit code."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+
+class Cause(enum.Enum):
+    """What a problem is attributed to."""
+
+    NONE = "none"
+    SERVICE = "service"
+    READER = "reader"
+    CARD = "card"
+    CLOCK = "clock"
+    CERTIFICATE = "certificate"
+    PIN = "pin"
+    USER = "user"
+
+
+class ItemId(enum.IntEnum):
+    """The numbered check items, in the order of the HiCOS inspection tool."""
+
+    SERVICE = 1
+    READER = 2
+    CARD_PRESENT = 3
+    CARD_IDENTIFIED = 4
+    APPLICATION = 5
+    CERTIFICATES = 6
+    PIN = 7
+    VALID_FROM = 8
+    EXPIRY = 9
+
+    @property
+    def key(self) -> str:
+        """Stable machine name used in JSON."""
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One numbered result line: status, what was found, and what to do."""
+
+    item: ItemId
+    status: Status
+    summary: str
+    advice: str = ""
+    cause: Cause = Cause.NONE
+    code: str = "ok"
+
+
+class PinState(enum.Enum):
+    """PIN lock risk, as far as it can be read without presenting a PIN."""
+
+    OK = "ok"
+    COUNT_LOW = "count_low"
+    FINAL_TRY = "final_try"
+    LOCKED = "locked"
+    VERIFIED = "verified"
+    NOT_READABLE = "not_readable"
+
+
+@dataclass(frozen=True)
+class PinStatus:
+    """Tries left for one PIN reference."""
+
+    label: str
+    state: PinState
+    tries_left: int | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class CardCertificate:
+    """Certificate bytes as read from the card, with where they came from."""
+
+    der: bytes
+    label: str
+    slot: str
+    authority: bool = False
+
+
+@dataclass(frozen=True)
+class CardReading:
+    """What a card profile read from one application of a card."""
+
+    kind: str
+    card_type: str
+    application: str
+    generation: str | None = None
+    card_number: str | None = None
+    certificates: tuple[CardCertificate, ...] = ()
+    pins: tuple[PinStatus, ...] = ()
+    cert_errors: tuple[str, ...] = ()
+    issuer_service: str | None = None
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    """A parsed certificate, as shown to the user."""
+
+    label: str
+    slot: str
+    subject: str
+    common_name: str
+    issuer: str
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    days_left: int
+    key_usage: tuple[str, ...]
+    is_ca: bool
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ReaderReport:
+    """Everything found in one reader."""
+
+    reader: str
+    items: tuple[CheckItem, ...]
+    atr: str | None = None
+    card_kind: str | None = None
+    card_type: str | None = None
+    generation: str | None = None
+    card_number: str | None = None
+    certificates: tuple[CertInfo, ...] = ()
+    pins: tuple[PinStatus, ...] = ()
+    apdus: int = 0
+    duration_ms: float = 0.0
+
+    @property
+    def status(self) -> Status:
+        """The worst item status."""
+        return worst(item.status for item in self.items)
+
+    @property
+    def health(self) -> Health:
+        """Monitoring verdict for this reader alone."""
+        status = self.status
+        if status is Status.FAIL:
+            return Health.CRITICAL
+        if status is Status.WARN:
+            return Health.WARNING
+        checked = any(i.status is Status.PASS and i.item >= ItemId.APPLICATION for i in self.items)
+        return Health.OK if checked else Health.UNKNOWN
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """A whole check: the service item, then one report per reader."""
+
+    checked_at: datetime
+    service: CheckItem
+    readers: tuple[ReaderReport, ...] = ()
+    reader_item: CheckItem | None = None
+    language: str = "en"
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def health(self) -> Health:
+        """Monitoring verdict: CRITICAL beats WARNING beats OK beats UNKNOWN."""
+        if self.service.status is Status.FAIL:
+            return Health.CRITICAL
+        if self.reader_item is not None and self.reader_item.status is Status.FAIL:
+            return Health.CRITICAL
+        verdicts = [r.health for r in self.readers]
+        for level in (Health.CRITICAL, Health.WARNING, Health.OK):
+            if level in verdicts:
+                return level
+        return Health.UNKNOWN
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    """The worst of some statuses (SKIP when there are none)."""
+    result = Status.SKIP
+    for status in statuses:
+        if status.rank > result.rank:
+            result = status
+    return result

@@ -1,0 +1,1 @@
+"""The PC/SC adapter: the only package that imports pyscard."""

@@ -1,0 +1,184 @@
+"""PC/SC through pyscard's low-level ``smartcard.scard`` API.
+
+Only this module imports ``smartcard``. Every PC/SC error code is mapped to one of the
+exceptions in :mod:`tray.errors`, so nothing above this layer knows about HRESULTs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from smartcard import scard
+
+from ..backend import CardState, Slot
+from ..errors import (
+    CardInUse,
+    CardRemoved,
+    CardUnresponsive,
+    ReaderError,
+    ServiceUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+_SERVICE_ERRORS = {
+    scard.SCARD_E_NO_SERVICE,
+    scard.SCARD_E_SERVICE_STOPPED,
+    scard.SCARD_E_INVALID_HANDLE,
+    scard.SCARD_E_NO_ACCESS,
+    scard.SCARD_F_INTERNAL_ERROR,
+}
+_REMOVED_ERRORS = {scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_RESET_CARD}
+_MUTE_ERRORS = {scard.SCARD_W_UNRESPONSIVE_CARD, scard.SCARD_W_UNPOWERED_CARD}
+_READER_GONE = {scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_E_UNKNOWN_READER}
+
+
+def _code(hresult: int) -> int:
+    return hresult & 0xFFFFFFFF
+
+
+def _message(hresult: int) -> str:
+    try:
+        return f"{scard.SCardGetErrorMessage(hresult)} (0x{_code(hresult):08X})"
+    except Exception:  # pyscard may not know the code
+        return f"0x{_code(hresult):08X}"
+
+
+def _matches(hresult: int, codes: set[int]) -> bool:
+    return _code(hresult) in {_code(c) for c in codes}
+
+
+class PcscSession:
+    """A shared connection to one card, inside a transaction."""
+
+    def __init__(self, context: int, reader: str, card: int, protocol: int, atr: bytes) -> None:
+        self._context = context
+        self._reader = reader
+        self._card = card
+        self._protocol = protocol
+        self._atr = atr
+
+    @property
+    def atr(self) -> bytes:
+        """The answer to reset."""
+        return self._atr
+
+    def _card_gone(self) -> bool:
+        hresult, states = scard.SCardGetStatusChange(
+            self._context, 0, [(self._reader, scard.SCARD_STATE_UNAWARE)]
+        )
+        if hresult != scard.SCARD_S_SUCCESS:
+            return False
+        return bool(states[0][1] & scard.SCARD_STATE_EMPTY)
+
+    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        """Send one APDU; map PC/SC failures to CardRemoved / ReaderError / ServiceUnavailable."""
+        hresult, response = scard.SCardTransmit(self._card, self._protocol, list(apdu))
+        if hresult != scard.SCARD_S_SUCCESS:
+            if _matches(hresult, _REMOVED_ERRORS) or self._card_gone():
+                raise CardRemoved(_message(hresult))
+            if _matches(hresult, {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED}):
+                raise ServiceUnavailable(_message(hresult))
+            raise ReaderError(self._reader, _message(hresult))
+        raw = bytes(response)
+        if len(raw) < 2:
+            raise ReaderError(self._reader, "response without a status word")
+        return raw[:-2], (raw[-2] << 8) | raw[-1]
+
+
+class PcscBackend:
+    """The real PC/SC service, through pyscard."""
+
+    def __init__(self) -> None:
+        self._context: int | None = None
+
+    def _establish(self) -> int:
+        if self._context is not None:
+            return self._context
+        hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise ServiceUnavailable(_message(hresult))
+        self._context = int(context)
+        return self._context
+
+    def close(self) -> None:
+        """Release the PC/SC context."""
+        if self._context is not None:
+            scard.SCardReleaseContext(self._context)
+            self._context = None
+
+    def _fail_service(self, hresult: int) -> None:
+        self.close()
+        raise ServiceUnavailable(_message(hresult))
+
+    def slots(self) -> list[Slot]:
+        """All readers with their card state."""
+        context = self._establish()
+        hresult, readers = scard.SCardListReaders(context, [])
+        if _matches(hresult, {scard.SCARD_E_NO_READERS_AVAILABLE}):
+            return []
+        if hresult != scard.SCARD_S_SUCCESS:
+            self._fail_service(hresult)
+        if not readers:
+            return []
+        hresult, states = scard.SCardGetStatusChange(
+            context, 0, [(r, scard.SCARD_STATE_UNAWARE) for r in readers]
+        )
+        if hresult != scard.SCARD_S_SUCCESS:
+            if _matches(hresult, _SERVICE_ERRORS):
+                self._fail_service(hresult)
+            return [Slot(r, CardState.UNAVAILABLE) for r in readers]
+        return [_slot(reader, event, bytes(atr)) for reader, event, atr in states]
+
+    @contextmanager
+    def session(self, reader: str) -> Iterator[PcscSession]:
+        """Connect shared, hold a transaction, and always leave the card as it was."""
+        context = self._establish()
+        hresult, card, protocol = scard.SCardConnect(
+            context,
+            reader,
+            scard.SCARD_SHARE_SHARED,
+            scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+        )
+        if hresult != scard.SCARD_S_SUCCESS:
+            _raise_connect(reader, hresult)
+        try:
+            hresult = scard.SCardBeginTransaction(card)
+            if hresult != scard.SCARD_S_SUCCESS:
+                _raise_connect(reader, hresult)
+            try:
+                hresult, _name, _state, _proto, atr = scard.SCardStatus(card)
+                if hresult != scard.SCARD_S_SUCCESS:
+                    _raise_connect(reader, hresult)
+                yield PcscSession(context, reader, card, protocol, bytes(atr))
+            finally:
+                scard.SCardEndTransaction(card, scard.SCARD_LEAVE_CARD)
+        finally:
+            scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+
+
+def _slot(reader: str, event: int, atr: bytes) -> Slot:
+    if event & scard.SCARD_STATE_UNAVAILABLE:
+        return Slot(reader, CardState.UNAVAILABLE)
+    if event & scard.SCARD_STATE_EMPTY or not event & scard.SCARD_STATE_PRESENT:
+        return Slot(reader, CardState.EMPTY)
+    if event & scard.SCARD_STATE_MUTE or not atr:
+        return Slot(reader, CardState.MUTE, atr)
+    if event & scard.SCARD_STATE_EXCLUSIVE:
+        return Slot(reader, CardState.EXCLUSIVE, atr)
+    return Slot(reader, CardState.PRESENT, atr)
+
+
+def _raise_connect(reader: str, hresult: int) -> None:
+    message = _message(hresult)
+    if _matches(hresult, _MUTE_ERRORS):
+        raise CardUnresponsive(message)
+    if _matches(hresult, _REMOVED_ERRORS):
+        raise CardRemoved(message)
+    if _matches(hresult, {scard.SCARD_E_SHARING_VIOLATION}):
+        raise CardInUse(message)
+    if _matches(hresult, {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED}):
+        raise ServiceUnavailable(message)
+    raise ReaderError(reader, message)

@@ -1,0 +1,115 @@
+"""The check as terminal text: numbered items, PASS/WARN/FAIL/SKIP, cause and advice."""
+
+from __future__ import annotations
+
+import textwrap
+
+from . import __version__
+from .i18n import _, ngettext
+from .model import CertInfo, CheckItem, CheckReport, Health, Status
+
+_COLOURS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "90"}
+_HEALTH_COLOURS = {
+    Health.OK: "32",
+    Health.WARNING: "33",
+    Health.CRITICAL: "31",
+    Health.UNKNOWN: "90",
+}
+
+
+def status_label(status: Status) -> str:
+    """The translated four-letter-ish label."""
+    return {
+        Status.PASS: _("PASS"),
+        Status.WARN: _("WARN"),
+        Status.FAIL: _("FAIL"),
+        Status.SKIP: _("SKIP"),
+    }[status]
+
+
+def health_label(health: Health) -> str:
+    """The translated overall verdict."""
+    return {
+        Health.OK: _("OK"),
+        Health.WARNING: _("WARNING"),
+        Health.CRITICAL: _("CRITICAL"),
+        Health.UNKNOWN: _("UNKNOWN"),
+    }[health]
+
+
+class _Painter:
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.colour else text
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    if any(ord(ch) > 0x2E80 for ch in text):  # CJK text has no spaces to wrap at
+        return [indent + text]
+    return textwrap.wrap(text, 96, initial_indent=indent, subsequent_indent=indent) or [indent]
+
+
+def _item_lines(item: CheckItem, paint: _Painter) -> list[str]:
+    label = status_label(item.status)
+    head = f"{int(item.item):>2} {paint(f'{label:<4}', _COLOURS[item.status])}  {item.summary}"
+    lines = [head]
+    if item.advice:
+        lines += _wrap("→ " + item.advice, "         ")
+    return lines
+
+
+def _cert_lines(cert: CertInfo) -> list[str]:
+    if cert.days_left < 0:
+        left = _("expired")
+    else:
+        left = ngettext("{n} day left", "{n} days left", cert.days_left).format(n=cert.days_left)
+    kind = _("CA certificate") if cert.is_ca else (cert.label or cert.slot)
+    return [
+        f"     • {kind}: {cert.common_name or cert.subject}",
+        "       "
+        + _("serial {serial} · valid {start} → {end} ({left})").format(
+            serial=cert.serial,
+            start=cert.not_before.strftime("%Y-%m-%d"),
+            end=cert.not_after.strftime("%Y-%m-%d"),
+            left=left,
+        ),
+    ]
+
+
+def render(report: CheckReport, *, colour: bool = False) -> str:
+    """The whole report as text."""
+    paint = _Painter(colour)
+    out = [
+        _("Cardwatch {version} · card health check · {when}").format(
+            version=__version__, when=report.checked_at.strftime("%Y-%m-%d %H:%M UTC")
+        ),
+        "",
+    ]
+    out += _item_lines(report.service, paint)
+    if report.reader_item is not None:
+        out += _item_lines(report.reader_item, paint)
+    for reader in report.readers:
+        out += ["", paint(_("Reader: {name}").format(name=reader.reader), "1")]
+        for item in reader.items:
+            out += _item_lines(item, paint)
+        if reader.certificates:
+            out.append("   " + _("Certificates:"))
+            for cert in reader.certificates:
+                out += _cert_lines(cert)
+        if reader.apdus:
+            out.append(
+                "   "
+                + _("{apdus} commands, {ms:.0f} ms").format(
+                    apdus=reader.apdus, ms=reader.duration_ms
+                )
+            )
+    health = report.health
+    out += [
+        "",
+        _("Result: {verdict} (exit code {code})").format(
+            verdict=paint(health_label(health), _HEALTH_COLOURS[health]), code=int(health)
+        ),
+    ]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,101 @@
+"""The ``--json`` form of a check: a stable, documented schema (``cardwatch.check/1``).
+
+Keys and enum values are stable; ``summary`` and ``advice`` are in the user's language.
+Additions keep the schema name; a removal or change of meaning bumps it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from . import __version__
+from .model import CertInfo, CheckItem, CheckReport, PinStatus, ReaderReport
+
+SCHEMA = "cardwatch.check/1"
+
+
+def _time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _item(item: CheckItem) -> dict[str, Any]:
+    return {
+        "number": int(item.item),
+        "key": item.item.key,
+        "status": item.status.value,
+        "summary": item.summary,
+        "advice": item.advice,
+        "cause": item.cause.value,
+        "code": item.code,
+    }
+
+
+def _cert(cert: CertInfo) -> dict[str, Any]:
+    return {
+        "label": cert.label,
+        "slot": cert.slot,
+        "subject": cert.subject,
+        "common_name": cert.common_name,
+        "issuer": cert.issuer,
+        "serial": cert.serial,
+        "not_before": _time(cert.not_before),
+        "not_after": _time(cert.not_after),
+        "days_left": cert.days_left,
+        "key_usage": list(cert.key_usage),
+        "is_ca": cert.is_ca,
+        "sha256": cert.sha256,
+    }
+
+
+def _pin(pin: PinStatus) -> dict[str, Any]:
+    return {
+        "label": pin.label,
+        "state": pin.state.value,
+        "tries_left": pin.tries_left,
+        "source": pin.source,
+    }
+
+
+def _reader(report: ReaderReport) -> dict[str, Any]:
+    card = None
+    if report.card_type or report.card_kind:
+        card = {
+            "kind": report.card_kind,
+            "type": report.card_type,
+            "generation": report.generation,
+            "number": report.card_number,
+        }
+    return {
+        "reader": report.reader,
+        "status": report.status.value,
+        "health": report.health.name.lower(),
+        "atr": report.atr,
+        "card": card,
+        "items": [_item(i) for i in report.items],
+        "certificates": [_cert(c) for c in report.certificates],
+        "pins": [_pin(p) for p in report.pins],
+        "apdus": report.apdus,
+        "duration_ms": report.duration_ms,
+    }
+
+
+def to_dict(report: CheckReport) -> dict[str, Any]:
+    """The report as plain JSON-able data."""
+    return {
+        "schema": SCHEMA,
+        "version": __version__,
+        "checked_at": _time(report.checked_at),
+        "language": report.language,
+        "status": report.health.name.lower(),
+        "exit_code": int(report.health),
+        "service": _item(report.service),
+        "reader_item": _item(report.reader_item) if report.reader_item else None,
+        "readers": [_reader(r) for r in report.readers],
+    }
+
+
+def dumps(report: CheckReport) -> str:
+    """Serialise to indented UTF-8 JSON text."""
+    return json.dumps(to_dict(report), ensure_ascii=False, indent=2)

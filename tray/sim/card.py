@@ -1,0 +1,63 @@
+"""The virtual-card base: answers APDUs and records every one it receives."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+
+def sw_bytes(sw: int) -> bytes:
+    """Status word as two bytes."""
+    return bytes(((sw >> 8) & 0xFF, sw & 0xFF))
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Transport-level misbehaviour of a virtual card or of the slot it sits in.
+
+    ``drop_after``: the connection to the reader is cut when APDU number k+1 arrives.
+    ``delay``: seconds to wait before each answer.
+    ``garble``: every answer is replaced by bytes that make no sense.
+    """
+
+    drop_after: int | None = None
+    delay: float = 0.0
+    garble: bool = False
+
+
+class VirtualCard:
+    """A simulated smart card.
+
+    Subclasses implement :meth:`process`. ``atr`` of ``None`` makes a mute card
+    (no answer to reset). Every APDU received is appended to ``received``, so
+    tests can audit exactly what reached the card.
+    """
+
+    name = "virtual card"
+    atr: bytes | None = None
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def power_on(self) -> None:
+        """Reset volatile state (selected application, files) as a real reset would."""
+
+    def respond(self, apdu: bytes) -> bytes:
+        """Record ``apdu`` and return the response (data followed by SW1 SW2)."""
+        with self._lock:
+            self.received.append(bytes(apdu))
+            if len(apdu) < 4:
+                return sw_bytes(0x6700)
+            return self.process(bytes(apdu))
+
+    def process(self, apdu: bytes) -> bytes:  # pragma: no cover - abstract
+        """Answer one APDU (at least four bytes)."""
+        raise NotImplementedError
+
+
+def pause(seconds: float) -> None:
+    """Sleep; a separate name so slow cards read clearly."""
+    if seconds > 0:
+        time.sleep(seconds)
