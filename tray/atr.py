@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,29 +73,41 @@ def lookup(atr: bytes, *, lists: tuple[Path, ...] = _PCSC_TOOLS_LISTS) -> AtrMat
 
 
 def _lookup_list(path: Path, atr_hex: str) -> str | None:
-    """Scan pcsc-tools' list: an ATR regex line, then tab-indented description lines."""
+    for pattern, description in _load_list(path):
+        if pattern.match(atr_hex):
+            return description
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _load_list(path: Path) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Parse pcsc-tools' list once: an ATR regex line, then tab-indented description lines."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return None
-    matched = False
+        return ()
+    entries: list[tuple[re.Pattern[str], str]] = []
+    pattern: re.Pattern[str] | None = None
     descriptions: list[str] = []
+
+    def flush() -> None:
+        if pattern is not None and descriptions:
+            entries.append((pattern, "; ".join(descriptions)))
+
     for line in lines:
-        if not line or line.startswith("#"):
-            if matched:
-                break
+        if not line.strip() or line.startswith("#"):
             continue
         if line[0] in "\t ":
-            if matched:
-                descriptions.append(line.strip())
+            descriptions.append(line.strip())
             continue
-        if matched:
-            break
+        flush()
+        descriptions = []
         try:
-            matched = bool(_compile(line).match(atr_hex))
+            pattern = _compile(line)
         except re.error:
-            matched = False
-    return "; ".join(descriptions) if descriptions else None
+            pattern = None
+    flush()
+    return tuple(entries)
 
 
 def is_moica_gen1(atr: bytes) -> bool:

@@ -70,10 +70,16 @@ def describe(card_cert: CardCertificate, now: datetime) -> CertInfo:
     """Parse one certificate read from a card."""
     cert = load(card_cert.der)
     try:
-        not_before = cert.not_valid_before_utc
-        not_after = cert.not_valid_after_utc
-    except ValueError as exc:
-        raise CardDataError(f"certificate validity unreadable: {exc}") from None
+        return _describe(cert, card_cert, now)
+    except CardDataError:
+        raise
+    except Exception as exc:  # cryptography parses lazily and has many error types
+        raise CardDataError(f"certificate fields unreadable: {exc}") from None
+
+
+def _describe(cert: x509.Certificate, card_cert: CardCertificate, now: datetime) -> CertInfo:
+    not_before = cert.not_valid_before_utc
+    not_after = cert.not_valid_after_utc
     return CertInfo(
         label=card_cert.label,
         slot=card_cert.slot,
@@ -88,3 +94,11 @@ def describe(card_cert: CardCertificate, now: datetime) -> CertInfo:
         is_ca=_is_ca(cert, card_cert.authority),
         sha256=cert.fingerprint(hashes.SHA256()).hex(),
     )
+
+
+def issuer_text(der: bytes) -> str:
+    """The issuer DN of ``der``, or '' when it cannot be read."""
+    try:
+        return load(der).issuer.rfc4514_string()
+    except Exception:  # any parse failure just means "unknown issuer"
+        return ""

@@ -82,26 +82,26 @@ def _middleware(args: argparse.Namespace) -> list[Middleware]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .sim import scenarios
+    from .sim.scenarios import SCENARIOS, build
 
     if args.list_demos:
-        for name, description in scenarios.SCENARIOS.items():
+        for name, description in SCENARIOS.items():
             print(f"{name:<16} {_(description)}")
         return 0
     clock = SystemClock()
     middleware: list[Middleware] = []
     if args.demo:
-        if args.demo not in scenarios.SCENARIOS:
+        if args.demo not in SCENARIOS:
             print(
                 _("Unknown demo scenario '{name}'. Choose one of: {names}").format(
-                    name=args.demo, names=", ".join(scenarios.SCENARIOS)
+                    name=args.demo, names=", ".join(SCENARIOS)
                 ),
                 file=sys.stderr,
             )
             return int(Health.UNKNOWN)
         from .sim.backend import SimBackend
 
-        backend: Backend = SimBackend(scenarios.build(args.demo, clock.now()))
+        backend: Backend = SimBackend(build(args.demo, clock.now()))
     else:
         try:
             from .pcsc.adapter import PcscBackend

@@ -129,7 +129,7 @@ class Channel:
     def send(self, apdu: bytes) -> Response:
         """Send one command; collect chained responses; resend once on 6Cxx."""
         resp = self._raw(apdu)
-        if resp.sw1 == 0x6C and len(apdu) in (5, 4):
+        if resp.sw1 == 0x6C and len(apdu) == 5:  # only a case-2 command has an Le to correct
             resp = self._raw(apdu[:4] + bytes((resp.sw & 0xFF,)))
         data = bytearray(resp.data)
         rounds = 0

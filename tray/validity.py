@@ -34,6 +34,21 @@ def _date(moment: datetime) -> str:
 def valid_from(certs: list[CertInfo], now: datetime, limits: Thresholds) -> CheckItem:
     """Item 8: is every user certificate's start date behind this computer's clock?"""
     pending = [c for c in certs if c.not_before > now]
+    if not pending and now < release_date():
+        return CheckItem(
+            ItemId.VALID_FROM,
+            Status.WARN,
+            _(
+                "This computer's clock says {now}, earlier than this software's release "
+                "({release}): validity results cannot be trusted"
+            ).format(now=_date(now), release=RELEASE_DATE),
+            _(
+                "Set the computer's date and time correctly (turn on automatic time), then check "
+                "again."
+            ),
+            Cause.CLOCK,
+            "clock_before_release",
+        )
     if not pending:
         earliest = max(c.not_before for c in certs)
         return CheckItem(

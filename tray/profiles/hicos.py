@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..apdu import SW_OK, select_aid, select_fid
 from ..atr import is_moica_gen1
-from ..certinfo import load
+from ..certinfo import issuer_text
 from ..errors import ApduError, CardDataError
 from ..guard import Allowlist, Channel
 from ..i18n import _
@@ -186,13 +186,8 @@ def _pin() -> PinStatus:
 
 
 def _card_type(certs: tuple[CardCertificate, ...]) -> str:
-    for cert in certs:
-        try:
-            issuer = load(cert.der).issuer.rfc4514_string()
-        except (CardDataError, ValueError):
-            continue
-        if MOICA_ISSUER_OU in issuer:
-            return _("MOICA citizen certificate card (HiCOS)")
+    if any(MOICA_ISSUER_OU in issuer_text(cert.der) for cert in certs):
+        return _("MOICA citizen certificate card (HiCOS)")
     return _("Chunghwa Telecom HiCOS card")
 
 

@@ -1,0 +1,238 @@
+"""The check over in-process virtual cards: every scenario gives the right items and exit code."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from helpers import FixedClock, item, statuses
+
+from tray.backend import Slot
+from tray.check import CheckOptions, run_check
+from tray.errors import ServiceUnavailable
+from tray.model import Cause, Health, ItemId, PinState, Status
+from tray.report_json import SCHEMA, to_dict
+from tray.sim import scenarios
+from tray.sim.backend import SimBackend
+
+P, W, F, S = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP
+
+
+def check(name: str, clock: FixedClock | None = None, **options: object):  # type: ignore[no-untyped-def]
+    clock = clock or FixedClock()
+    backend = SimBackend(scenarios.build(name, clock.now()))
+    return run_check(backend, clock, CheckOptions(**options))  # type: ignore[arg-type]
+
+
+def test_healthy_moica_and_piv_cards_pass_with_exit_code_0() -> None:
+    report = check("default")
+    assert report.health is Health.OK
+    moica, piv = report.readers
+    assert statuses(moica) == {2: P, 3: P, 4: P, 5: P, 6: P, 7: S, 8: P, 9: P}
+    assert moica.card_kind == "moica"
+    assert moica.generation == "1"
+    assert moica.card_number == scenarios.DEMO_CARD_NUMBER
+    assert len(moica.certificates) == 4
+    assert sum(c.is_ca for c in moica.certificates) == 2
+    assert item(moica, ItemId.PIN).code == "pin_not_readable"
+    assert statuses(piv) == {2: P, 3: P, 4: P, 5: P, 6: P, 7: P, 8: P, 9: P}
+    assert piv.pins[0].tries_left == 3
+
+
+def test_certificate_expiring_in_21_days_warns_with_renewal_advice() -> None:
+    report = check("expiring")
+    (reader,) = report.readers
+    expiry = item(reader, ItemId.EXPIRY)
+    assert expiry.status is W
+    assert expiry.code == "expires_urgent"
+    assert "moica.nat.gov.tw" in expiry.advice
+    assert report.health is Health.WARNING
+
+
+def test_expired_certificate_is_critical() -> None:
+    report = check("expired")
+    expiry = item(report.readers[0], ItemId.EXPIRY)
+    assert (expiry.status, expiry.code, expiry.cause) == (F, "expired", Cause.CERTIFICATE)
+    assert report.health is Health.CRITICAL
+
+
+def test_expiry_thresholds_are_options() -> None:
+    report = check("default", thresholds=scenarios_thresholds(warn=500, urgent=450, critical=420))
+    assert item(report.readers[0], ItemId.EXPIRY).status is F
+
+
+def scenarios_thresholds(**days: int):  # type: ignore[no-untyped-def]
+    from tray.validity import Thresholds
+
+    return Thresholds(
+        warn_days=days["warn"], urgent_days=days["urgent"], critical_days=days["critical"]
+    )
+
+
+def test_not_yet_valid_names_the_clock_as_cause() -> None:
+    report = check("not-yet-valid")
+    valid = item(report.readers[0], ItemId.VALID_FROM)
+    assert (valid.status, valid.cause, valid.code) == (F, Cause.CLOCK, "not_yet_valid")
+    assert "date" in valid.advice
+
+
+def test_clock_before_release_date_is_certainly_wrong() -> None:
+    now = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    backend = SimBackend(scenarios.build("default", now))
+    report = run_check(backend, FixedClock(now - timedelta(days=6 * 365)))
+    valid = item(report.readers[0], ItemId.VALID_FROM)
+    assert (valid.status, valid.code, valid.cause) == (F, "clock_behind", Cause.CLOCK)
+
+
+def test_clock_before_release_date_warns_even_when_certificates_look_valid() -> None:
+    now = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    backend = SimBackend(scenarios.build("default", now))
+    report = run_check(backend, FixedClock(now - timedelta(days=365)))
+    valid = item(report.readers[0], ItemId.VALID_FROM)
+    assert (valid.status, valid.code, valid.cause) == (W, "clock_before_release", Cause.CLOCK)
+
+
+def test_certificate_starting_within_a_day_is_a_warning_about_the_clock() -> None:
+    now = datetime.now(timezone.utc) + timedelta(days=2000)  # keep clocks after the release
+    backend = SimBackend(scenarios.build("default", now))
+    report = run_check(backend, FixedClock(now))
+    start = min(c.not_before for c in report.readers[0].certificates if not c.is_ca)
+    report = run_check(backend, FixedClock(start - timedelta(hours=5)))
+    valid = item(report.readers[0], ItemId.VALID_FROM)
+    assert (valid.status, valid.code, valid.cause) == (W, "not_yet_valid_soon", Cause.CLOCK)
+    report = run_check(backend, FixedClock(start - timedelta(days=3)))
+    assert item(report.readers[0], ItemId.VALID_FROM).code == "not_yet_valid"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "state", "status", "health"),
+    [
+        ("pin-final-try", PinState.FINAL_TRY, W, Health.WARNING),
+        ("pin-locked", PinState.LOCKED, F, Health.CRITICAL),
+    ],
+)
+def test_piv_pin_tries_are_read_without_a_pin(
+    scenario: str, state: PinState, status: Status, health: Health
+) -> None:
+    report = check(scenario)
+    reader = report.readers[0]
+    assert reader.pins[0].state is state
+    assert item(reader, ItemId.PIN).status is status
+    assert report.health is health
+
+
+def test_openpgp_card_reports_both_pin_counters_and_certificate() -> None:
+    reader = check("openpgp").readers[0]
+    assert statuses(reader)[7] is P
+    assert [p.tries_left for p in reader.pins] == [3, 3]
+    assert len(reader.certificates) == 1
+    assert reader.card_kind == "openpgp"
+
+
+def test_second_generation_moica_card_is_found_by_aid() -> None:
+    reader = check("gen2").readers[0]
+    assert (reader.card_kind, reader.generation) == ("moica", "2")
+    assert reader.card_number == scenarios.DEMO_CARD_NUMBER
+    assert statuses(reader)[9] is P
+
+
+def test_mute_card_says_check_the_chip_orientation() -> None:
+    report = check("mute")
+    present = item(report.readers[0], ItemId.CARD_PRESENT)
+    assert (present.status, present.cause, present.code) == (F, Cause.CARD, "card_mute")
+    assert "chip" in present.advice
+    assert report.health is Health.CRITICAL
+
+
+def test_card_answering_6f00_to_everything_is_a_card_fault() -> None:
+    report = check("error-card")
+    app = item(report.readers[0], ItemId.APPLICATION)
+    assert (app.status, app.cause, app.code) == (F, Cause.CARD, "card_error")
+    assert "6F00" in app.summary
+
+
+def test_garbage_certificate_data_is_a_card_fault_not_a_crash() -> None:
+    for name in ("bad-der", "garbage-piv"):
+        report = check(name)
+        certs = item(report.readers[0], ItemId.CERTIFICATES)
+        assert (certs.status, certs.cause) == (F, Cause.CARD), name
+
+
+def test_unknown_card_is_identified_by_atr_only_and_is_unknown() -> None:
+    report = check("unknown-card")
+    reader = report.readers[0]
+    assert statuses(reader)[5] is S
+    assert report.health is Health.UNKNOWN
+
+
+def test_empty_reader_is_unknown_not_an_alarm() -> None:
+    report = check("no-card")
+    assert statuses(report.readers[0]) == {2: P, 3: S}
+    assert report.health is Health.UNKNOWN
+
+
+class DownBackend:
+    def slots(self) -> list[Slot]:
+        raise ServiceUnavailable("Service not available. (0x8010001D)")
+
+    def session(self, reader: str):  # type: ignore[no-untyped-def]
+        raise AssertionError("no session without a service")
+
+
+def test_service_down_is_critical_with_advice() -> None:
+    report = run_check(DownBackend(), FixedClock())  # type: ignore[arg-type]
+    assert report.service.status is F
+    assert report.service.cause is Cause.SERVICE
+    assert report.service.code in {"service_not_running", "service_not_installed"}
+    assert report.health is Health.CRITICAL
+
+
+def test_no_reader_is_critical() -> None:
+    report = run_check(SimBackend({}), FixedClock())
+    assert report.reader_item is not None
+    assert report.reader_item.code == "no_reader"
+    assert report.health is Health.CRITICAL
+
+
+def test_reader_filter_selects_by_substring_and_names_the_alternatives() -> None:
+    report = check("default", reader="reader 1")
+    assert [r.reader for r in report.readers] == ["Cardwatch Demo Reader 1"]
+    report = check("default", reader="nonesuch")
+    assert (
+        report.reader_item is not None and "Cardwatch Demo Reader 0" in report.reader_item.summary
+    )
+
+
+def test_json_schema_is_stable_and_complete() -> None:
+    report = check("expiring")
+    data = json.loads(json.dumps(to_dict(report)))
+    assert data["schema"] == SCHEMA
+    assert data["status"] == "warning" and data["exit_code"] == 1
+    reader = data["readers"][0]
+    assert set(reader) == {
+        "reader",
+        "status",
+        "health",
+        "atr",
+        "card",
+        "items",
+        "certificates",
+        "pins",
+        "apdus",
+        "duration_ms",
+    }
+    assert [i["number"] for i in reader["items"]] == list(range(2, 10))
+    assert set(reader["items"][0]) == {
+        "number",
+        "key",
+        "status",
+        "summary",
+        "advice",
+        "cause",
+        "code",
+    }
+    cert = reader["certificates"][0]
+    assert cert["days_left"] in (20, 21)
+    assert cert["not_after"].endswith("Z")
+    assert reader["card"]["number"] == scenarios.DEMO_CARD_NUMBER
