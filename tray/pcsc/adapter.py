@@ -23,6 +23,9 @@ from ..errors import (
 
 log = logging.getLogger(__name__)
 
+#: How long a failed transmit waits to learn whether the card was pulled out.
+REMOVAL_GRACE_MS = 1500
+
 _SERVICE_ERRORS = {
     scard.SCARD_E_NO_SERVICE,
     scard.SCARD_E_SERVICE_STOPPED,
@@ -65,9 +68,19 @@ class PcscSession:
         """The answer to reset."""
         return self._atr
 
-    def _card_gone(self) -> bool:
+    def _card_gone(self, wait_ms: int = REMOVAL_GRACE_MS) -> bool:
+        """After a failed transmit: is the card gone? Waits briefly, since the reader driver
+        notices a removal only at its next presence poll (pcsc-lite: every 400 ms)."""
         hresult, states = scard.SCardGetStatusChange(
             self._context, 0, [(self._reader, scard.SCARD_STATE_UNAWARE)]
+        )
+        if hresult != scard.SCARD_S_SUCCESS:
+            return False
+        reader, event, atr = states[0]
+        if event & scard.SCARD_STATE_EMPTY:
+            return True
+        hresult, states = scard.SCardGetStatusChange(
+            self._context, wait_ms, [(reader, event & ~scard.SCARD_STATE_CHANGED, atr)]
         )
         if hresult != scard.SCARD_S_SUCCESS:
             return False
@@ -84,6 +97,9 @@ class PcscSession:
             raise ReaderError(self._reader, _message(hresult))
         raw = bytes(response)
         if len(raw) < 2:
+            # vpcd and some real readers return an empty "success" when the card vanished.
+            if self._card_gone():
+                raise CardRemoved("card vanished during a command")
             raise ReaderError(self._reader, "response without a status word")
         return raw[:-2], (raw[-2] << 8) | raw[-1]
 

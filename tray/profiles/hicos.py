@@ -155,9 +155,8 @@ def _read_certificates(
 
 
 def _card_number_gen1(channel: Channel) -> str | None:
-    if not (_select(channel, 0x3F00, 0x80) and _select(channel, DF_CARDINFO, 0x80)):
-        return None
-    if not _select(channel, EF_CARD_NUMBER, 0x80):
+    """The 16-character card number in EF 0903 under DF 0900; the MF must be selected."""
+    if not (_select(channel, DF_CARDINFO, 0x80) and _select(channel, EF_CARD_NUMBER, 0x80)):
         return None
     return printable(read_chunk(channel, 0, 16, 0x80))
 

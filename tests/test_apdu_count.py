@@ -1,0 +1,45 @@
+"""A MOICA generation-1 check sends the minimum: the path SELECTs and ⌈bytes/200⌉ READ BINARYs."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+from helpers import FixedClock
+
+from tray.check import run_check
+from tray.profiles.hicos import parse_cdf
+from tray.sim import scenarios
+from tray.sim.backend import SimBackend
+from tray.sim.cards import MoicaGen1Card, moica_cdf
+
+# MF 3F00 → DF 0900 → EF 0903 (card number), then MF 3F00 → DF 5030 → EF 4104 (CDF) → EF 08F2.
+PATH_SELECTS = 7
+
+
+def minimum_apdus(card: MoicaGen1Card) -> tuple[int, int]:
+    """(minimum APDUs, bytes that must be read) for ``card``'s data."""
+    cdf = moica_cdf(card.certs, card.cert_path)
+    entries = parse_cdf(cdf)
+    # The directory ends at the first padding byte, which must be seen: content + 1 byte.
+    reads = 1 + math.ceil((len(cdf) + 1) / 200)
+    needed = 16 + len(cdf)
+    for _label, _ca, _path, _offset, size in entries:
+        assert size is not None
+        reads += math.ceil(size / 200)
+        needed += size
+    return PATH_SELECTS + reads, needed
+
+
+def test_moica_gen1_check_sends_the_minimum_number_of_apdus() -> None:
+    now = datetime.now(timezone.utc)
+    readers = scenarios.build("expiring", now)
+    card = next(iter(readers.values()))
+    assert isinstance(card, MoicaGen1Card)
+    report = run_check(SimBackend(readers), FixedClock(now))
+    minimum, _bytes = minimum_apdus(card)
+    assert report.readers[0].apdus == minimum
+    assert len(card.received) == minimum
+    instructions = {apdu[1] for apdu in card.received}
+    assert instructions == {0xA4, 0xB0}
+    assert all(apdu[0] == 0x80 for apdu in card.received)
