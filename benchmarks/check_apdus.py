@@ -1,0 +1,131 @@
+"""APDUs and milliseconds per check for each card type, against the minimum APDU count.
+
+Prints a table; asserts nothing. In-process by default (the virtual cards called directly);
+with --bench the same cards are read through the real pcscd + vpcd (root, Linux; run it
+inside `unshare --net` so vpcd's listener stays private):
+
+    .venv/bin/python benchmarks/check_apdus.py [--bench] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from tray.check import CheckOptions, run_check  # noqa: E402
+from tray.clock import SystemClock  # noqa: E402
+from tray.profiles.hicos import parse_cdf  # noqa: E402
+from tray.sim import scenarios  # noqa: E402
+from tray.sim.backend import SimBackend  # noqa: E402
+from tray.sim.card import VirtualCard  # noqa: E402
+from tray.sim.cards import MoicaGen1Card, moica_cdf  # noqa: E402
+
+CASES = (
+    ("MOICA gen 1", "default", 0),
+    ("MOICA gen 2", "gen2", 0),
+    ("PIV", "default", 1),
+    ("OpenPGP", "openpgp", 0),
+)
+
+
+def moica_minimum(card: MoicaGen1Card) -> tuple[int, int]:
+    """Seven path SELECTs plus ⌈bytes/200⌉ READ BINARYs for the card number, CDF and certificates."""
+    cdf = moica_cdf(card.certs, card.cert_path)
+    reads = 1 + math.ceil((len(cdf) + 1) / 200)
+    size = 16 + len(cdf)
+    for *_rest, length in parse_cdf(cdf):
+        assert length is not None
+        reads += math.ceil(length / 200)
+        size += length
+    return 7 + reads, size
+
+
+def fresh(scenario: str, index: int) -> VirtualCard:
+    card = list(scenarios.build(scenario, datetime.now(timezone.utc)).values())[index]
+    assert card is not None
+    return card
+
+
+def run_inprocess(card: VirtualCard) -> tuple[int, float]:
+    backend = SimBackend({"bench": card})
+    started = time.perf_counter()
+    report = run_check(backend, SystemClock())
+    return report.readers[0].apdus, (time.perf_counter() - started) * 1000
+
+
+def run_bench(card: VirtualCard) -> tuple[int, float]:
+    from conftest import CARD_TIMEOUT
+
+    from tray.pcsc.adapter import PcscBackend
+    from tray.sim.vpcd import READER_NAMES, VpcdCard, reader_port
+
+    plugged = VpcdCard(card, reader_port(0))
+    plugged.insert()
+    BENCH.wait_card(READER_NAMES[0], True, CARD_TIMEOUT)
+    backend = PcscBackend()
+    try:
+        started = time.perf_counter()
+        report = run_check(backend, SystemClock(), CheckOptions(reader=READER_NAMES[0]))
+        elapsed = (time.perf_counter() - started) * 1000
+    finally:
+        backend.close()
+        plugged.remove()
+        BENCH.wait_card(READER_NAMES[0], False, CARD_TIMEOUT)
+    return report.readers[0].apdus, elapsed
+
+
+BENCH = None
+
+
+def main() -> int:
+    global BENCH
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bench", action="store_true", help="read through real pcscd + vpcd")
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    runner = run_inprocess
+    if args.bench:
+        from bench import PcscBench
+
+        from tray.sim.vpcd import READER_NAMES
+
+        BENCH = PcscBench(READER_NAMES)
+        BENCH.start()
+        runner = run_bench
+    try:
+        mode = "pcscd + vpcd" if args.bench else "in-process"
+        print(f"Check cost per card type ({mode}, {args.repeat} runs each)\n")
+        print("| card | APDUs | minimum | bytes needed | ms p50 | ms max |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for label, scenario, index in CASES:
+            times = []
+            apdus = 0
+            minimum = "–"
+            needed = "–"
+            for _ in range(args.repeat):
+                card = fresh(scenario, index)
+                apdus, ms = runner(card)
+                times.append(ms)
+                if isinstance(card, MoicaGen1Card):
+                    low, size = moica_minimum(card)
+                    minimum, needed = str(low), str(size)
+            print(
+                f"| {label} | {apdus} | {minimum} | {needed} | "
+                f"{statistics.median(times):.1f} | {max(times):.1f} |"
+            )
+    finally:
+        if BENCH is not None:
+            BENCH.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
