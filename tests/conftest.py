@@ -1,0 +1,84 @@
+pytest_plugins = ["apdu_audit"]
+# Shared fixtures: the real pcscd + vpcd bench, virtual-card insertion, private XDG dirs.
+# The plugin line comes first by project convention, so neither a docstring nor
+# `from __future__ import annotations` can precede it (nothing here needs the latter).
+# ruff: noqa: E402
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from bench import PcscBench, bench_unavailable
+
+from tray.sim.card import Fault, VirtualCard
+from tray.sim.vpcd import READER_NAMES, VpcdCard, reader_port
+
+READERS = READER_NAMES
+CARD_TIMEOUT = 5.0  # pcscd polls vpcd every ~0.44 s; this is ten polls and then some
+
+InsertCard = Callable[..., VpcdCard]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(autouse=True)
+def private_xdg_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point every XDG base directory at the test's tmp_path, never at the real home."""
+    for var, name in (
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_CACHE_HOME", "cache"),
+        ("XDG_STATE_HOME", "state"),
+    ):
+        path = tmp_path / "xdg" / name
+        path.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv(var, str(path))
+
+
+@pytest.fixture(scope="session")
+def pcsc_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscBench]:
+    """The real pcscd with the two vpcd readers, for the whole session."""
+    reason = bench_unavailable()
+    if reason is not None:
+        if _in_ci():
+            pytest.fail(f"CI=true but the bench cannot run: {reason}", pytrace=False)
+        pytest.skip(reason)
+    bench = PcscBench(READERS, log_dir=tmp_path_factory.mktemp("pcscd"))
+    bench.start()
+    try:
+        yield bench
+    finally:
+        bench.stop()
+
+
+@pytest.fixture
+def readers() -> tuple[str, ...]:
+    """The vpcd reader names, slot 0 first."""
+    return READERS
+
+
+@pytest.fixture
+def vpcd(pcsc_bench: PcscBench) -> Iterator[InsertCard]:
+    """``insert(card, slot=0, fault=None)``: plug a card into a vpcd reader; all pulled at teardown."""
+    pcsc_bench.ensure_running()
+    inserted: list[tuple[VpcdCard, str]] = []
+
+    def insert(card: VirtualCard, slot: int = 0, fault: Fault | None = None) -> VpcdCard:
+        reader = READERS[slot]
+        plugged = VpcdCard(card, reader_port(slot), fault=fault)
+        plugged.insert()
+        inserted.append((plugged, reader))
+        # A mute card also reports PRESENT (with MUTE): vpcd offers it an over-long ATR.
+        pcsc_bench.wait_card(reader, present=True, timeout=CARD_TIMEOUT)
+        return plugged
+
+    yield insert
+
+    for plugged, _ in reversed(inserted):
+        plugged.remove()
+    if pcsc_bench.running:
+        for reader in {reader for _, reader in inserted}:
+            pcsc_bench.wait_card(reader, present=False, timeout=CARD_TIMEOUT)

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The project's test command: sudo bash tests/run.sh [pytest args...]
+#
+# As root (and in CI) it installs the system packages, then builds .venv, lints, type-checks and
+# runs pytest against the real pcscd + vpcd bench. pytest runs in private network and mount
+# namespaces: vpcd listens on 0.0.0.0, which must not be reachable from outside, and a private
+# /run/pcscd keeps the bench's pcscd apart from any pcscd already running on this machine.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# System packages the bench and the builds of pyscard / PyKCS11 need.
+APT_PACKAGES=(
+    pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools
+    swig gcc g++
+    iproute2 util-linux
+)
+PYTHON=${PYTHON:-python3}
+
+step() { printf '\n==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+python_needs() {
+    # Debian's python3 needs python3-venv and python3-dev; a pyenv or other build has both.
+    command -v "$PYTHON" >/dev/null 2>&1 || { echo "python3 python3-venv python3-dev"; return; }
+    "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1 || echo python3-venv
+    "$PYTHON" - <<'EOF' || echo python3-dev
+import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))
+EOF
+}
+
+step "system packages"
+if is_root; then
+    # shellcheck disable=SC2207
+    extra=($(python_needs))
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 \
+        "${APT_PACKAGES[@]}" "${extra[@]}" >/dev/null
+    note "installed: ${APT_PACKAGES[*]} ${extra[*]}"
+else
+    note "not root: skipping apt-get (needed: ${APT_PACKAGES[*]}); the pcscd bench tests will skip"
+fi
+
+step "virtualenv .venv"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+    note "created with $("$PYTHON" --version)"
+fi
+pip_log=$(mktemp)
+if ! .venv/bin/python -m pip install --disable-pip-version-check -e '.[test,pkcs11]' \
+    >"$pip_log" 2>&1; then
+    cat "$pip_log" >&2
+    rm -f "$pip_log"
+    exit 1
+fi
+rm -f "$pip_log"
+note "cardwatch installed in editable mode with [test,pkcs11]"
+
+step "ruff check"
+.venv/bin/ruff check tray tests
+
+step "mypy"
+.venv/bin/mypy
+
+step "pytest"
+run_pytest() {
+    if is_root && unshare --net --mount true 2>/dev/null; then
+        note "in private network and mount namespaces"
+        unshare --net --mount bash -c '
+            set -e
+            mkdir -p /run/pcscd
+            mount -t tmpfs -o mode=0755 tmpfs /run/pcscd
+            ip link set lo up
+            exec .venv/bin/python -m pytest "$@"' _ "$@"
+    elif is_root && unshare --net true 2>/dev/null; then
+        note "in a private network namespace (no private mount namespace: /run/pcscd is shared)"
+        unshare --net bash -c 'ip link set lo up && exec .venv/bin/python -m pytest "$@"' _ "$@"
+    else
+        if is_root; then
+            echo "WARNING: unshare is not permitted here: pytest runs in the host network" \
+                "namespace, so vpcd's card ports (0.0.0.0:35963-35964) are reachable from" \
+                "the network while the bench runs." >&2
+        fi
+        .venv/bin/python -m pytest "$@"
+    fi
+}
+run_pytest "$@"
