@@ -10,7 +10,7 @@ from helpers import FixedClock, item, statuses
 
 from tray.backend import Slot
 from tray.check import CheckOptions, run_check
-from tray.errors import ServiceUnavailable
+from tray.errors import CardRemoved, ReaderError, ServiceUnavailable
 from tray.model import Cause, Health, ItemId, PinState, Status
 from tray.report_json import SCHEMA, to_dict
 from tray.sim import scenarios
@@ -236,3 +236,34 @@ def test_json_schema_is_stable_and_complete() -> None:
     assert cert["days_left"] in (20, 21)
     assert cert["not_after"].endswith("Z")
     assert reader["card"]["number"] == scenarios.DEMO_CARD_NUMBER
+
+
+class FlakyBackend(SimBackend):
+    """Lists a card, then fails while connecting to it."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(scenarios.build("default", datetime.now(timezone.utc)))
+        self.error = error
+
+    def session(self, reader: str):  # type: ignore[no-untyped-def]
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "code"),
+    [
+        (ServiceUnavailable("gone"), Cause.SERVICE, None),
+        (ReaderError("r", "protocol mismatch"), Cause.READER, "transmission_failed"),
+        (CardRemoved("pulled"), Cause.CARD, "card_removed"),
+    ],
+)
+def test_failure_while_connecting_belongs_to_item_3(
+    error: Exception, cause: Cause, code: str | None
+) -> None:
+    report = run_check(FlakyBackend(error), FixedClock())
+    reader = report.readers[0]
+    present = item(reader, ItemId.CARD_PRESENT)
+    assert (present.status, present.cause) == (F, cause)
+    assert code is None or present.code == code
+    assert [int(i.item) for i in reader.items] == list(range(2, 10))
+    assert all(i.status is S for i in reader.items if i.item > ItemId.CARD_PRESENT)

@@ -295,14 +295,15 @@ def check_reader(
             if reading is not None:
                 readings.append(reading)
                 break
-    items = [
-        reader_ok,
-        CheckItem(
-            ItemId.CARD_PRESENT,
-            Status.PASS,
-            _("Card present and powered (ATR {atr})").format(atr=atr.hex(" ").upper()),
-        ),
-    ]
+    items = [reader_ok]
+    if failure is None or failure.item > ItemId.CARD_PRESENT:
+        items.append(
+            CheckItem(
+                ItemId.CARD_PRESENT,
+                Status.PASS,
+                _("Card present and powered (ATR {atr})").format(atr=atr.hex(" ").upper()),
+            )
+        )
     match = lookup(atr) if not readings else None
     certs: list[CertInfo] = []
     if failure is not None:
@@ -361,7 +362,8 @@ def _mute_item() -> CheckItem:
 def _stage_item(
     channel: Channel | None, status: Status, summary: str, text: str, cause: Cause, code: str
 ) -> CheckItem:
-    stage = ItemId(channel.stage) if channel is not None else ItemId.CARD_IDENTIFIED
+    # No channel yet means the failure came while connecting: it belongs to item 3.
+    stage = ItemId(channel.stage) if channel is not None else ItemId.CARD_PRESENT
     return CheckItem(stage, status, summary, text, cause, code)
 
 
