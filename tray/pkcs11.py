@@ -200,7 +200,12 @@ class _Token:
 
 
 class Pkcs11Source:
-    """One PKCS#11 module, loaded on first use; implements :class:`tray.check.Middleware`."""
+    """One PKCS#11 module, loaded on first use; implements :class:`tray.check.Middleware`.
+
+    PyKCS11 keeps the GIL during every PKCS#11 call, so while a module works (or hangs) no
+    other Python thread of this process runs. Calls are serialised: modules are initialised
+    without locking callbacks.
+    """
 
     def __init__(self, path: str) -> None:
         self.name = path
@@ -347,13 +352,13 @@ class Pkcs11Source:
                     source=_("PKCS#11 token flags"),
                 )
             )
-        card_type = " ".join(part for part in (first.label, first.manufacturer) if part)
+        maker = ", ".join(part for part in (first.manufacturer, first.model) if part)
+        card_type = f"{first.label} ({maker})" if first.label and maker else first.label or maker
         moica = "chunghwa" in first.manufacturer.casefold() or "hicos" in first.label.casefold()
         return CardReading(
             kind="pkcs11",
             card_type=card_type or _("PKCS#11 token"),
             application=_("PKCS#11 module {name}").format(name=self.name),
-            generation=first.model or None,
             card_number=first.serial or None,
             certificates=tuple(certificates),
             pins=tuple(pins),
