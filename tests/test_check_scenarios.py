@@ -11,7 +11,16 @@ from helpers import FixedClock, item, statuses
 from tray.backend import Slot
 from tray.check import CheckOptions, run_check
 from tray.errors import CardRemoved, ReaderError, ServiceUnavailable
-from tray.model import Cause, Health, ItemId, PinState, Status
+from tray.model import (
+    CardCertificate,
+    CardReading,
+    Cause,
+    Health,
+    ItemId,
+    PinState,
+    PinStatus,
+    Status,
+)
 from tray.report_json import SCHEMA, to_dict
 from tray.sim import scenarios
 from tray.sim.backend import SimBackend
@@ -267,3 +276,44 @@ def test_failure_while_connecting_belongs_to_item_3(
     assert code is None or present.code == code
     assert [int(i.item) for i in reader.items] == list(range(2, 10))
     assert all(i.status is S for i in reader.items if i.item > ItemId.CARD_PRESENT)
+
+
+class StubMiddleware:
+    """Stands in for a PKCS#11 module (the real one is proven on the bench in test_pkcs11)."""
+
+    name = "stub-pkcs11.so"
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def read(self, reader: str) -> CardReading | None:
+        self.asked.append(reader)
+        now = datetime.now(timezone.utc)
+        der = scenarios.piv_certs(now, 100)[0x9A]
+        return CardReading(
+            kind="pkcs11",
+            card_type="Token (Vendor)",
+            application="PKCS#11 module stub-pkcs11.so",
+            card_number="0042",
+            certificates=(CardCertificate(der, "Auth", "01"),),
+            pins=(PinStatus("User PIN", PinState.FINAL_TRY, 1, "PKCS#11 token flags"),),
+        )
+
+
+def test_middleware_reads_cards_no_profile_knows_and_only_those() -> None:
+    stub = StubMiddleware()
+    backend = SimBackend(scenarios.build("unknown-card", datetime.now(timezone.utc)))
+    report = run_check(backend, FixedClock(), middleware=[stub])
+    reader = report.readers[0]
+    assert stub.asked == [reader.reader]
+    assert reader.card_kind == "pkcs11"
+    assert statuses(reader) == {2: P, 3: P, 4: P, 5: P, 6: P, 7: W, 8: P, 9: P}
+    assert report.health is Health.WARNING
+
+    stub = StubMiddleware()
+    run_check(
+        SimBackend(scenarios.build("default", datetime.now(timezone.utc))),
+        FixedClock(),
+        middleware=[stub],
+    )
+    assert stub.asked == []
