@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from . import __version__
@@ -45,10 +46,23 @@ class _Painter:
         return f"\033[{code}m{text}\033[0m" if self.colour else text
 
 
+_QUOTED = re.compile(r"(?<!\w)'[^']*'(?!\w)")
+
+
 def _wrap(text: str, indent: str) -> list[str]:
     if any(ord(ch) > 0x2E80 for ch in text):  # CJK text has no spaces to wrap at
         return [indent + text]
-    return textwrap.wrap(text, 96, initial_indent=indent, subsequent_indent=indent) or [indent]
+    # Keep quoted commands on one line so they can be copied whole.
+    glued = _QUOTED.sub(lambda m: m.group(0).replace(" ", "\x00"), text)
+    lines = textwrap.wrap(
+        glued,
+        96,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+    return [line.replace("\x00", " ") for line in lines] or [indent]
 
 
 def _item_lines(item: CheckItem, paint: _Painter) -> list[str]:

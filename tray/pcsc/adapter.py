@@ -44,7 +44,8 @@ def _code(hresult: int) -> int:
 
 def _message(hresult: int) -> str:
     try:
-        return f"{scard.SCardGetErrorMessage(hresult)} (0x{_code(hresult):08X})"
+        text = str(scard.SCardGetErrorMessage(hresult)).rstrip(". ")
+        return f"{text} (0x{_code(hresult):08X})"
     except Exception:  # pyscard may not know the code
         return f"0x{_code(hresult):08X}"
 
