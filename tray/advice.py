@@ -6,7 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .i18n import _
+from .i18n import _, sentences
 
 MOICA_SITE = "https://moica.nat.gov.tw"
 
@@ -60,14 +60,13 @@ def card_care() -> str:
 
 def mute_card() -> str:
     """Advice for a card that gives no answer to reset."""
-    return (
+    return sentences(
         _(
             "The card does not answer. Take it out and insert it again with the gold chip facing "
             "the way the reader's symbol shows (usually chip up, chip end first), all the way in. "
             "Wipe the chip gently with a dry cloth. If it still fails, try another reader."
-        )
-        + " "
-        + card_care()
+        ),
+        card_care(),
     )
 
 
@@ -81,23 +80,47 @@ def reader_fault() -> str:
 
 
 def renew(issuer_service: str | None) -> str:
-    """Where to renew a certificate."""
+    """Where to renew a certificate that is still valid."""
     if issuer_service == MOICA_SITE:
         return _(
-            "Renew the certificate with the MOICA website's renewal service ({site}) or at a "
-            "household registration office, before it expires."
+            "Renew the certificate before it expires, with the MOICA website's renewal service "
+            "({site}) or at a household registration office."
         ).format(site=MOICA_SITE)
     return _("Ask the card's issuer (your IT department or certificate authority) for a renewal.")
 
 
-def unlock(issuer_service: str | None) -> str:
-    """Where to unlock a PIN, and what never to do."""
+def renew_expired(issuer_service: str | None) -> str:
+    """What to do once a certificate has expired."""
     if issuer_service == MOICA_SITE:
         return _(
-            "Unlock it only with the MOICA website's own service ({site}); other software can "
-            "lock the card for good."
+            "An expired certificate can no longer be renewed online: apply for a new one at a "
+            "household registration office (details on {site})."
         ).format(site=MOICA_SITE)
     return _(
-        "Ask the card's issuer to unblock it with the PUK or an administrator key; do not try "
-        "more PINs or unknown tools."
+        "Ask the card's issuer (your IT department or certificate authority) for a new certificate."
+    )
+
+
+def unlock(issuer_service: str | None) -> str:
+    """How a locked PIN is unlocked, and what never to do."""
+    if issuer_service == MOICA_SITE:
+        return _(
+            "Unlock the PIN only with the MOICA website's own service ({site}); other software "
+            "can lock the card for good."
+        ).format(site=MOICA_SITE)
+    return _(
+        "Ask the card's issuer to unblock the PIN with the PUK or an administrator key; do not "
+        "try more PINs or unknown tools."
+    )
+
+
+def final_try(issuer_service: str | None) -> str:
+    """Advice when one more wrong PIN would lock the card."""
+    return sentences(
+        _("One more wrong PIN locks the card: enter it only when you are sure of it."),
+        _("Should it lock, do not try other tools.")
+        if issuer_service != MOICA_SITE
+        else _(
+            "Should it lock, unlock it only with the MOICA website's own service ({site})."
+        ).format(site=MOICA_SITE),
     )

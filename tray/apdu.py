@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .i18n import N_
+
 SW_OK = 0x9000
 SW_FILE_NOT_FOUND = 0x6A82
 SW_WRONG_P1P2 = 0x6B00
@@ -41,7 +43,9 @@ class Response:
         return self.sw >> 8
 
 
-def command(cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None) -> bytes:
+def command(
+    cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None
+) -> bytes:
     """Encode a short APDU; ``le`` 256 is encoded as 00."""
     if len(data) > 255:
         raise ValueError("short APDU data longer than 255 bytes")
@@ -77,24 +81,27 @@ def get_data(tag: int, cla: int = 0x00) -> bytes:
     return command(cla, INS_GET_DATA, tag >> 8, tag & 0xFF, le=0)
 
 
+_SW_NAMES = {
+    SW_OK: N_("success"),
+    SW_FILE_NOT_FOUND: N_("file or application not found"),
+    SW_WRONG_P1P2: N_("wrong offset"),
+    SW_CLA_NOT_SUPPORTED: N_("class not supported"),
+    SW_INS_NOT_SUPPORTED: N_("instruction not supported"),
+    SW_AUTH_BLOCKED: N_("authentication method blocked"),
+    SW_SECURITY_NOT_SATISFIED: N_("security status not satisfied"),
+    SW_DATA_NOT_FOUND: N_("referenced data not found"),
+    0x6F00: N_("no precise diagnosis (card error)"),
+    0x6700: N_("wrong length"),
+    0x6A86: N_("incorrect P1/P2"),
+    0x6A81: N_("function not supported"),
+    0x6581: N_("memory failure"),
+}
+
+
 def describe_sw(sw: int) -> str:
-    """A short technical name for a status word, for logs and details."""
-    names = {
-        SW_OK: "success",
-        SW_FILE_NOT_FOUND: "file or application not found",
-        SW_WRONG_P1P2: "wrong offset",
-        SW_CLA_NOT_SUPPORTED: "class not supported",
-        SW_INS_NOT_SUPPORTED: "instruction not supported",
-        SW_AUTH_BLOCKED: "authentication method blocked",
-        SW_SECURITY_NOT_SATISFIED: "security status not satisfied",
-        SW_DATA_NOT_FOUND: "referenced data not found",
-        0x6F00: "no precise diagnosis (card error)",
-        0x6700: "wrong length",
-        0x6A86: "incorrect P1/P2",
-        0x6A81: "function not supported",
-    }
-    if sw in names:
-        return names[sw]
+    """A short technical name for a status word (untranslated; pass it through ``_()``)."""
+    if sw in _SW_NAMES:
+        return _SW_NAMES[sw]
     if sw >> 4 == 0x63C:
-        return f"{sw & 0xF} tries left"
-    return "unexpected status"
+        return N_("counter value")
+    return N_("unexpected status")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
+import logging
+from datetime import datetime, timezone
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -11,6 +11,8 @@ from cryptography.x509.oid import NameOID
 
 from .errors import CardDataError
 from .model import CardCertificate, CertInfo
+
+log = logging.getLogger(__name__)
 
 _USAGES = (
     ("digital_signature", "digitalSignature"),
@@ -28,7 +30,8 @@ def load(der: bytes) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(der)
     except (ValueError, TypeError) as exc:
-        raise CardDataError(f"certificate is not valid DER: {exc}") from None
+        log.debug("certificate parse error: %s", exc)
+        raise CardDataError("not a valid X.509 certificate (DER)") from None
 
 
 def _common_name(name: x509.Name) -> str:
@@ -62,8 +65,12 @@ def _is_ca(cert: x509.Certificate, declared: bool) -> bool:
 
 
 def days_left(not_after: datetime, now: datetime) -> int:
-    """Whole days until ``not_after`` (negative once expired)."""
-    return math.floor((not_after - now).total_seconds() / 86400)
+    """Calendar days (UTC) from ``now`` to ``not_after``: 0 on the last day, negative after.
+
+    Counting calendar days keeps "expires on 15 Dec: 21 days left" consistent with the date
+    shown, whatever the hour of the check.
+    """
+    return (not_after.astimezone(timezone.utc).date() - now.astimezone(timezone.utc).date()).days
 
 
 def describe(card_cert: CardCertificate, now: datetime) -> CertInfo:
@@ -74,7 +81,8 @@ def describe(card_cert: CardCertificate, now: datetime) -> CertInfo:
     except CardDataError:
         raise
     except Exception as exc:  # cryptography parses lazily and has many error types
-        raise CardDataError(f"certificate fields unreadable: {exc}") from None
+        log.debug("certificate field error: %s", exc)
+        raise CardDataError("certificate fields unreadable") from None
 
 
 def _describe(cert: x509.Certificate, card_cert: CardCertificate, now: datetime) -> CertInfo:

@@ -31,7 +31,7 @@ from .errors import (
     ServiceUnavailable,
 )
 from .guard import Channel, Transport
-from .i18n import _, current_language, ngettext
+from .i18n import _, current_language, join_clauses, join_list, labelled, ngettext, sentences
 from .model import (
     CardReading,
     Cause,
@@ -116,7 +116,7 @@ def run_check(
         wanted = options.reader.casefold()
         chosen = [s for s in slots if wanted in s.reader.casefold()]
         if not chosen:
-            names = ", ".join(s.reader for s in slots) or _("none")
+            names = join_list(s.reader for s in slots) or _("none")
             item = CheckItem(
                 ItemId.READER,
                 Status.FAIL,
@@ -228,12 +228,13 @@ def check_reader(
             _("The card answers too slowly ({seconds:.1f} s and still not done)").format(
                 seconds=exc.seconds
             ),
-            _(
-                "Reinsert the card; clean the chip; try another reader. A card that stays this "
-                "slow is failing."
-            )
-            + " "
-            + advice.card_care(),
+            sentences(
+                _(
+                    "Reinsert the card; clean the chip; try another reader. A card that stays this "
+                    "slow is failing."
+                ),
+                advice.card_care(),
+            ),
             Cause.CARD,
             "card_slow",
         )
@@ -278,7 +279,7 @@ def check_reader(
             channel,
             Status.FAIL,
             _("The card answered, but its data has an unrecognised layout ({what})").format(
-                what=str(exc)
+                what=_detail(str(exc))
             ),
             _(
                 "The card's data area may be damaged. Reinsert the card and check again; if it "
@@ -327,6 +328,11 @@ def check_reader(
         apdus=apdus,
         duration_ms=round((clock.monotonic() - started) * 1000, 1),
     )
+
+
+def _detail(text: str, limit: int = 120) -> str:
+    """Technical detail for a summary line, cut to a readable length."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _order(atr: bytes) -> list[ModuleType]:
@@ -406,14 +412,15 @@ def _reading_items(
                     ItemId.APPLICATION,
                     Status.FAIL,
                     _("The card answers every command with an error ({sw}: {meaning})").format(
-                        sw=f"{card_errors[0]:04X}", meaning=describe_sw(card_errors[0])
+                        sw=f"{card_errors[0]:04X}", meaning=_(describe_sw(card_errors[0]))
                     ),
-                    _(
-                        "Reinsert the card and check again. If it fails the same way in another reader, "
-                        "the card's chip is damaged: contact the card's issuer for a new card."
-                    )
-                    + " "
-                    + advice.card_care(),
+                    sentences(
+                        _(
+                            "Reinsert the card and check again. If it fails the same way in another reader, "
+                            "the card's chip is damaged: contact the card's issuer for a new card."
+                        ),
+                        advice.card_care(),
+                    ),
                     Cause.CARD,
                     "card_error",
                 )
@@ -439,14 +446,14 @@ def _reading_items(
             parts.append(_("generation {n}").format(n=r.generation))
         if r.card_number:
             parts.append(_("card number {number}").format(number=r.card_number))
-        described.append(", ".join(parts))
+        described.append(join_list(parts))
     items = [
-        CheckItem(ItemId.CARD_IDENTIFIED, Status.PASS, "; ".join(described)),
+        CheckItem(ItemId.CARD_IDENTIFIED, Status.PASS, join_clauses(described)),
         CheckItem(
             ItemId.APPLICATION,
             Status.PASS,
             _("Application selected: {names}").format(
-                names="; ".join(r.application for r in readings)
+                names=join_clauses(r.application for r in readings)
             ),
         ),
     ]
@@ -464,7 +471,7 @@ def _reading_items(
     users = [c for c in certs if not c.is_ca]
     if users:
         items.append(valid_from(users, now, options.thresholds))
-        items.append(expiry(users, options.thresholds, readings[0].issuer_service))
+        items.append(expiry(users, now, options.thresholds, readings[0].issuer_service))
     else:
         for item_id in (ItemId.VALID_FROM, ItemId.EXPIRY):
             items.append(
@@ -482,7 +489,9 @@ def _certificates_item(
         return CheckItem(
             ItemId.CERTIFICATES,
             Status.FAIL,
-            _("Certificate data unreadable: {errors}").format(errors="; ".join(errors)),
+            _("Certificate data unreadable: {errors}").format(
+                errors=_detail(join_clauses(errors), 240)
+            ),
             _(
                 "The card answers but its certificate area cannot be read. Reinsert the card; if "
                 "this persists on another reader, the card is damaged: contact the issuer."
@@ -509,11 +518,11 @@ def _certificates_item(
             _("No certificates stored on the card"),
             code="no_certificates",
         )
-    labels = ", ".join(c.label or c.slot for c in certs)
+    labels = join_list(c.label or c.slot for c in certs)
     count = ngettext("{n} certificate read", "{n} certificates read", len(certs)).format(
         n=len(certs)
     )
-    return CheckItem(ItemId.CERTIFICATES, Status.PASS, f"{count}: {labels}")
+    return CheckItem(ItemId.CERTIFICATES, Status.PASS, labelled(count, labels))
 
 
 def _pin_text(pin: PinStatus) -> str:
@@ -522,7 +531,7 @@ def _pin_text(pin: PinStatus) -> str:
     if pin.state is PinState.VERIFIED:
         return _("{label}: already verified in this session").format(label=pin.label)
     if pin.state is PinState.NOT_READABLE:
-        return _("{label}: tries left not readable safely on this card").format(label=pin.label)
+        return _("{label}: tries left cannot be read safely on this card").format(label=pin.label)
     if pin.state is PinState.COUNT_LOW and pin.tries_left is None:
         return _("{label}: a wrong PIN was entered since the last success").format(label=pin.label)
     if pin.tries_left is None:
@@ -535,7 +544,7 @@ def _pin_text(pin: PinStatus) -> str:
 def _pin_item(pins: list[PinStatus], issuer_service: str | None) -> CheckItem:
     if not pins:
         return CheckItem(ItemId.PIN, Status.SKIP, _("No PIN information"), code="pin_unknown")
-    summary = "; ".join(_pin_text(p) for p in pins)
+    summary = join_clauses(_pin_text(p) for p in pins)
     states = {p.state for p in pins}
     if PinState.LOCKED in states:
         return CheckItem(
@@ -546,9 +555,7 @@ def _pin_item(pins: list[PinStatus], issuer_service: str | None) -> CheckItem:
             ItemId.PIN,
             Status.WARN,
             summary,
-            _("One more wrong PIN locks the card. Enter it only when you are sure of it.")
-            + " "
-            + advice.unlock(issuer_service),
+            advice.final_try(issuer_service),
             Cause.PIN,
             "pin_final_try",
         )

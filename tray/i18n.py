@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import gettext
 import os
+from collections.abc import Iterable
 from importlib import resources
 
 DOMAIN = "cardwatch"
@@ -76,3 +78,32 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Mark ``message`` for translation without translating it now."""
     return message
+
+
+def _fold(pattern_id: str, parts: Iterable[str]) -> str:
+    items = [p for p in parts if p]
+    if not items:
+        return ""
+    pattern = _catalog.translation.gettext(pattern_id)
+    return functools.reduce(lambda a, b: pattern.format(a=a, b=b), items)
+
+
+# The separators are messages too: Chinese uses full-width punctuation and no spaces.
+def join_list(parts: Iterable[str]) -> str:
+    """'a, b, c' in the active language."""
+    return _fold(N_("{a}, {b}"), parts)
+
+
+def join_clauses(parts: Iterable[str]) -> str:
+    """'a; b; c' in the active language."""
+    return _fold(N_("{a}; {b}"), parts)
+
+
+def sentences(*parts: str) -> str:
+    """Sentences run together: with a space in English, none in Chinese."""
+    return _fold(N_("{a} {b}"), parts)
+
+
+def labelled(label: str, value: str) -> str:
+    """'label: value' in the active language."""
+    return _("{label}: {value}").format(label=label, value=value)

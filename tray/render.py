@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import textwrap
+import unicodedata
 
 from . import __version__
-from .i18n import _, ngettext
+from .i18n import _, labelled, ngettext
 from .model import CertInfo, CheckItem, CheckReport, Health, Status
 
 _COLOURS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "90"}
@@ -46,6 +47,15 @@ class _Painter:
         return f"\033[{code}m{text}\033[0m" if self.colour else text
 
 
+def _width(text: str) -> int:
+    """Terminal columns: East Asian wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
 _QUOTED = re.compile(r"(?<!\w)'[^']*'(?!\w)")
 
 
@@ -67,7 +77,7 @@ def _wrap(text: str, indent: str) -> list[str]:
 
 def _item_lines(item: CheckItem, paint: _Painter) -> list[str]:
     label = status_label(item.status)
-    head = f"{int(item.item):>2} {paint(f'{label:<4}', _COLOURS[item.status])}  {item.summary}"
+    head = f"{int(item.item):>2} {paint(_pad(label, 4), _COLOURS[item.status])}  {item.summary}"
     lines = [head]
     if item.advice:
         lines += _wrap("→ " + item.advice, "         ")
@@ -81,7 +91,7 @@ def _cert_lines(cert: CertInfo) -> list[str]:
         left = ngettext("{n} day left", "{n} days left", cert.days_left).format(n=cert.days_left)
     kind = _("CA certificate") if cert.is_ca else (cert.label or cert.slot)
     return [
-        f"     • {kind}: {cert.common_name or cert.subject}",
+        "     • " + labelled(kind, cert.common_name or cert.subject),
         "       "
         + _("serial {serial} · valid {start} → {end} ({left})").format(
             serial=cert.serial,

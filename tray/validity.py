@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from . import RELEASE_DATE
-from .advice import renew
+from .advice import renew, renew_expired
 from .i18n import _, ngettext
 from .model import Cause, CertInfo, CheckItem, ItemId, Status
 
@@ -112,49 +112,36 @@ def valid_from(certs: list[CertInfo], now: datetime, limits: Thresholds) -> Chec
     )
 
 
-def expiry(certs: list[CertInfo], limits: Thresholds, issuer_service: str | None) -> CheckItem:
+def expiry(
+    certs: list[CertInfo], now: datetime, limits: Thresholds, issuer_service: str | None
+) -> CheckItem:
     """Item 9: days until the first user certificate expires."""
     first = min(certs, key=lambda c: c.not_after)
     days = first.days_left
     until = _date(first.not_after)
-    if days < 0:
+    if first.not_after <= now:
         return CheckItem(
             ItemId.EXPIRY,
             Status.FAIL,
             _("Certificate '{label}' expired on {date}").format(label=first.label, date=until),
-            renew(issuer_service),
+            renew_expired(issuer_service),
             Cause.CERTIFICATE,
             "expired",
         )
-    left = ngettext("{days} day left", "{days} days left", days).format(days=days)
+    if days == 0:
+        left = _("expires today")
+    else:
+        left = ngettext("{days} day left", "{days} days left", days).format(days=days)
     summary = _("Certificate '{label}' expires on {date}: {left}").format(
         label=first.label, date=until, left=left
     )
-    if days <= limits.critical_days:
-        return CheckItem(
-            ItemId.EXPIRY,
-            Status.FAIL,
-            summary,
-            renew(issuer_service),
-            Cause.CERTIFICATE,
-            "expires_critical",
-        )
-    if days <= limits.urgent_days:
-        return CheckItem(
-            ItemId.EXPIRY,
-            Status.WARN,
-            summary,
-            renew(issuer_service),
-            Cause.CERTIFICATE,
-            "expires_urgent",
-        )
-    if days <= limits.warn_days:
-        return CheckItem(
-            ItemId.EXPIRY,
-            Status.WARN,
-            summary,
-            renew(issuer_service),
-            Cause.CERTIFICATE,
-            "expires_soon",
-        )
+    for limit, status, code in (
+        (limits.critical_days, Status.FAIL, "expires_critical"),
+        (limits.urgent_days, Status.WARN, "expires_urgent"),
+        (limits.warn_days, Status.WARN, "expires_soon"),
+    ):
+        if days <= limit:
+            return CheckItem(
+                ItemId.EXPIRY, status, summary, renew(issuer_service), Cause.CERTIFICATE, code
+            )
     return CheckItem(ItemId.EXPIRY, Status.PASS, summary)

@@ -1,0 +1,70 @@
+"""Items 8 and 9 from certificate dates alone (pure code, no cards)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from tray.certinfo import days_left
+from tray.model import CertInfo, Status
+from tray.validity import Thresholds, expiry
+
+UTC = timezone.utc
+
+
+def cert(not_after: datetime, now: datetime) -> CertInfo:
+    return CertInfo(
+        label="Signature certificate",
+        slot="08F2@0000",
+        subject="CN=x",
+        common_name="x",
+        issuer="CN=ca",
+        serial="01",
+        not_before=datetime(2020, 1, 1, tzinfo=UTC),
+        not_after=not_after,
+        days_left=days_left(not_after, now),
+        key_usage=(),
+        is_ca=False,
+        sha256="00",
+    )
+
+
+def test_days_left_counts_calendar_days_like_the_date_shown() -> None:
+    now = datetime(2026, 11, 24, 23, 0, tzinfo=UTC)
+    assert days_left(datetime(2026, 12, 15, 0, 30, tzinfo=UTC), now) == 21
+    assert days_left(datetime(2026, 11, 24, 23, 30, tzinfo=UTC), now) == 0
+    assert days_left(datetime(2026, 11, 23, 23, 30, tzinfo=UTC), now) == -1
+
+
+def test_last_day_says_today_and_is_critical_until_the_moment_it_expires() -> None:
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    item = expiry([cert(datetime(2026, 11, 24, 18, 0, tzinfo=UTC), now)], now, Thresholds(), None)
+    assert (item.status, item.code) == (Status.FAIL, "expires_critical")
+    assert "today" in item.summary
+    later = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)
+    item = expiry(
+        [cert(datetime(2026, 11, 24, 18, 0, tzinfo=UTC), later)], later, Thresholds(), None
+    )
+    assert item.code == "expired"
+
+
+def test_each_threshold_band() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    codes = {}
+    for days in (61, 60, 31, 30, 8, 7):
+        not_after = datetime.fromordinal(now.toordinal() + days).replace(tzinfo=UTC)
+        codes[days] = expiry([cert(not_after, now)], now, Thresholds(), None).code
+    assert codes == {
+        61: "ok",
+        60: "expires_soon",
+        31: "expires_soon",
+        30: "expires_urgent",
+        8: "expires_urgent",
+        7: "expires_critical",
+    }
+
+
+def test_the_earliest_expiring_certificate_decides() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    soon = cert(datetime(2026, 1, 20, tzinfo=UTC), now)
+    late = cert(datetime(2030, 1, 1, tzinfo=UTC), now)
+    assert expiry([late, soon], now, Thresholds(), None).code == "expires_urgent"
