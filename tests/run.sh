@@ -61,7 +61,8 @@ rm -f "$pip_log"
 note "cardwatch installed in editable mode with [test,pkcs11]"
 
 step "ruff check"
-.venv/bin/ruff check tray tests
+.venv/bin/ruff check tray tests tools benchmarks
+.venv/bin/ruff format --check tray tests tools benchmarks
 
 step "mypy"
 .venv/bin/mypy
