@@ -8,6 +8,7 @@ No PIN command of any kind is sent: no safe way to read the tries left is known.
 
 from __future__ import annotations
 
+from ..advice import MOICA_SITE
 from ..apdu import SW_OK, select_aid, select_fid
 from ..atr import is_moica_gen1
 from ..certinfo import issuer_text
@@ -23,7 +24,6 @@ ALLOWLIST = Allowlist()  # SELECT and READ BINARY only; never VERIFY
 EXCLUSIVE = True
 
 GEN2_AID = bytes.fromhex("A0000002830000062201696400010101")
-MOICA_SITE = "https://moica.nat.gov.tw"
 MOICA_ISSUER_OU = "內政部憑證管理中心"
 
 CHUNK = 200  # largest READ BINARY the cards accept
@@ -184,10 +184,28 @@ def _pin() -> PinStatus:
     )
 
 
-def _card_type(certs: tuple[CardCertificate, ...]) -> str:
-    if any(MOICA_ISSUER_OU in issuer_text(cert.der) for cert in certs):
-        return _("MOICA citizen certificate card (HiCOS)")
-    return _("Chunghwa Telecom HiCOS card")
+def _reading(
+    generation: str,
+    application: str,
+    number: str | None,
+    certs: tuple[CardCertificate, ...],
+    errors: tuple[str, ...],
+) -> CardReading:
+    """A HiCOS reading; MOICA is told from other HiCOS cards by its certificates' issuer."""
+    moica = any(MOICA_ISSUER_OU in issuer_text(cert.der) for cert in certs)
+    return CardReading(
+        kind=KIND,
+        card_type=_("MOICA citizen certificate card (HiCOS)")
+        if moica
+        else _("Chunghwa Telecom HiCOS card"),
+        application=application,
+        generation=generation,
+        card_number=number,
+        certificates=certs,
+        pins=(_pin(),),
+        cert_errors=errors,
+        issuer_service=MOICA_SITE if moica else None,
+    )
 
 
 def _gen1(channel: Channel) -> CardReading | None:
@@ -200,17 +218,7 @@ def _gen1(channel: Channel) -> CardReading | None:
     if not (_select(channel, 0x3F00, 0x80) and _select(channel, DF_PKCS15, 0x80)):
         raise CardDataError("PKCS#15 directory DF 5030 not found")
     certs, errors = _read_certificates(channel, 0x80)
-    return CardReading(
-        kind=KIND,
-        card_type=_card_type(certs),
-        application=_("HiCOS PKCS#15 (DF 5030, CLA 80)"),
-        generation="1",
-        card_number=number,
-        certificates=certs,
-        pins=(_pin(),),
-        cert_errors=errors,
-        issuer_service=MOICA_SITE,
-    )
+    return _reading("1", _("HiCOS PKCS#15 (DF 5030, CLA 80)"), number, certs, errors)
 
 
 def _gen2(channel: Channel) -> CardReading | None:
@@ -223,17 +231,7 @@ def _gen2(channel: Channel) -> CardReading | None:
     certs, errors = _read_certificates(channel, 0x00)
     channel.stage = ItemId.CARD_IDENTIFIED
     number = _token_serial(channel, 0x00)
-    return CardReading(
-        kind=KIND,
-        card_type=_card_type(certs),
-        application=_("HiCOS GPPKI applet (generation 2)"),
-        generation="2",
-        card_number=number,
-        certificates=certs,
-        pins=(_pin(),),
-        cert_errors=errors,
-        issuer_service=MOICA_SITE,
-    )
+    return _reading("2", _("HiCOS GPPKI applet (generation 2)"), number, certs, errors)
 
 
 def read(channel: Channel, atr: bytes) -> CardReading | None:

@@ -102,6 +102,22 @@ class ChainingMixin:
         self._pending = data[256:]
         return status(0x6100 | (min(len(self._pending), 256) & 0xFF), data[:256])
 
+    def _triage(self, apdu: bytes) -> Apdu | bytes:
+        """Common first steps: decode, insist on CLA 00, serve GET RESPONSE.
+
+        Returns the decoded command to handle, or the finished answer."""
+        cmd = parse_apdu(apdu)
+        if cmd is None:
+            self._reset_chain()
+            return status(SW_WRONG_LENGTH)
+        if cmd.cla != 0x00:
+            self._reset_chain()
+            return status(SW_CLA)
+        if cmd.ins == 0xC0:
+            return self._get_response(cmd)
+        self._reset_chain()
+        return cmd
+
     def _get_response(self, cmd: Apdu) -> bytes:
         if not self._pending:
             return status(SW_CONDITIONS)
@@ -512,16 +528,9 @@ class PivCard(ChainingMixin, VirtualCard):
 
     def process(self, apdu: bytes) -> bytes:
         """Answer SELECT, GET DATA, GET RESPONSE and VERIFY."""
-        cmd = parse_apdu(apdu)
-        if cmd is None:
-            self._reset_chain()
-            return status(SW_WRONG_LENGTH)
-        if cmd.cla != 0x00:
-            self._reset_chain()
-            return status(SW_CLA)
-        if cmd.ins == 0xC0:
-            return self._get_response(cmd)
-        self._reset_chain()
+        cmd = self._triage(apdu)
+        if isinstance(cmd, bytes):
+            return cmd
         if cmd.ins == 0xA4:
             return self._select(cmd)
         if not self.selected:
@@ -685,16 +694,9 @@ class OpenPgpCard(ChainingMixin, VirtualCard):
 
     def process(self, apdu: bytes) -> bytes:
         """Answer SELECT, GET DATA, GET RESPONSE and VERIFY."""
-        cmd = parse_apdu(apdu)
-        if cmd is None:
-            self._reset_chain()
-            return status(SW_WRONG_LENGTH)
-        if cmd.cla != 0x00:
-            self._reset_chain()
-            return status(SW_CLA)
-        if cmd.ins == 0xC0:
-            return self._get_response(cmd)
-        self._reset_chain()
+        cmd = self._triage(apdu)
+        if isinstance(cmd, bytes):
+            return cmd
         if cmd.ins == 0xA4:
             if (
                 cmd.p1 != 0x04
