@@ -24,6 +24,7 @@ from tray.model import (
 from tray.report_json import SCHEMA, to_dict
 from tray.sim import scenarios
 from tray.sim.backend import SimBackend
+from tray.sim.cards import PIV_GUID
 
 P, W, F, S = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP
 
@@ -47,6 +48,8 @@ def test_healthy_moica_and_piv_cards_pass_with_exit_code_0() -> None:
     assert item(moica, ItemId.PIN).code == "pin_not_readable"
     assert statuses(piv) == {2: P, 3: P, 4: P, 5: P, 6: P, 7: P, 8: P, 9: P}
     assert piv.pins[0].tries_left == 3
+    assert piv.card_number is not None
+    assert piv.card_number.replace("-", "") == PIV_GUID.hex()
 
 
 def test_certificate_expiring_in_21_days_warns_with_renewal_advice() -> None:

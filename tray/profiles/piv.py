@@ -15,7 +15,7 @@ from ..errors import CardDataError
 from ..guard import Allowlist, Channel
 from ..i18n import _
 from ..model import CardCertificate, CardReading, ItemId, PinState, PinStatus
-from ..tlv import Tlv, find, parse_one
+from ..tlv import Tlv, parse, parse_one
 from .common import NOT_FOUND_SWS
 
 KIND = "piv"
@@ -84,7 +84,9 @@ def certificate_from_object(value: bytes) -> bytes | None:
 
 
 def _guid(chuid: bytes) -> str | None:
-    found = find(chuid, 0x34)
+    # PIV's CHUID uses simple tags: 30 (FASC-N) is not a constructed object, so look only at
+    # the top level instead of searching depth-first.
+    found = next((t for t in parse(chuid) if t.tag == 0x34), None)
     if found is None or len(found.value) != 16 or not any(found.value):
         return None
     h = found.value.hex()
