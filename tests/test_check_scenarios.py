@@ -320,3 +320,22 @@ def test_middleware_reads_cards_no_profile_knows_and_only_those() -> None:
         middleware=[stub],
     )
     assert stub.asked == []
+
+
+class BuggyBackend(SimBackend):
+    """The first reader trips over an unexpected error; the second is fine."""
+
+    def session(self, reader: str):  # type: ignore[no-untyped-def]
+        if reader.endswith("0"):
+            raise RuntimeError("unexpected")
+        return super().session(reader)
+
+
+def test_a_bug_on_one_reader_leaves_the_others_checked() -> None:
+    backend = BuggyBackend(scenarios.build("default", datetime.now(timezone.utc)))
+    report = run_check(backend, FixedClock())
+    broken, piv = report.readers
+    assert [i.code for i in broken.items] == ["internal_error"]
+    assert broken.health is Health.UNKNOWN
+    assert piv.health is Health.OK
+    assert report.health is Health.OK

@@ -135,8 +135,38 @@ def run_check(
             "no_reader",
         )
         return CheckReport(checked_at, service, reader_item=item, language=current_language())
-    reports = tuple(check_reader(backend, slot, clock, options, middleware) for slot in slots)
+    reports = tuple(
+        _check_reader_safely(backend, slot, clock, options, middleware) for slot in slots
+    )
     return CheckReport(checked_at, service, reports, language=current_language())
+
+
+def _check_reader_safely(
+    backend: Backend,
+    slot: Slot,
+    clock: Clock,
+    options: CheckOptions,
+    middleware: Sequence[Middleware],
+) -> ReaderReport:
+    """One reader's bug must not cost the other readers their results."""
+    try:
+        return check_reader(backend, slot, clock, options, middleware)
+    except Exception as exc:  # a Cardwatch bug, not a card fault: report it, keep going
+        log.exception("checking %s failed", slot.reader)
+        item = CheckItem(
+            ItemId.CARD_PRESENT,
+            Status.SKIP,
+            _("Cardwatch failed while checking this reader ({error})").format(
+                error=detail(f"{type(exc).__name__}: {exc}")
+            ),
+            _(
+                "This is a bug in Cardwatch, not a fault of the card. Please report it with the "
+                "output of 'cardwatch -vv check'."
+            ),
+            Cause.NONE,
+            "internal_error",
+        )
+        return ReaderReport(reader=slot.reader, items=(item,))
 
 
 def check_reader(
