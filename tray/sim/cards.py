@@ -391,17 +391,7 @@ class MoicaGen2Card(_MoicaCard):
     root_fid = 0x7FFF
     cert_path = bytes.fromhex("7FFF503008F2")
     max_le = 0x100
-
-    def __init__(
-        self,
-        certs: list[MoicaCert],
-        card_number: str,
-        *,
-        cdf_override: bytes | None = None,
-        cert_override: bytes | None = None,
-    ) -> None:
-        super().__init__(certs, card_number, cdf_override=cdf_override, cert_override=cert_override)
-        self.selected = False
+    selected = False  # set per instance once the AID is selected; a reset clears it
 
     def power_on(self) -> None:
         """A reset deselects the applet."""
