@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from importlib import resources
 
 DOMAIN = "cardwatch"
-LANGUAGES = ("en", "zh_TW")
 
 
 def _locale_dir() -> str:

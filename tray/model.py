@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 
@@ -181,7 +181,6 @@ class CheckReport:
     readers: tuple[ReaderReport, ...] = ()
     reader_item: CheckItem | None = None
     language: str = "en"
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def health(self) -> Health:

@@ -77,10 +77,6 @@ def _integer(item: Tlv) -> int:
     return int.from_bytes(item.value, "big", signed=True)
 
 
-def _child(parent: Tlv, tag: int) -> Tlv | None:
-    return parent.child(tag)
-
-
 def parse_cdf(data: bytes) -> list[tuple[str, bool, bytes, int, int | None]]:
     """Decode PKCS#15 CertificateObjects: (label, authority, path, offset, length)."""
     entries: list[tuple[str, bool, bytes, int, int | None]] = []
@@ -90,9 +86,9 @@ def parse_cdf(data: bytes) -> list[tuple[str, bool, bytes, int, int | None]]:
         parts = obj.children()
         if len(parts) < 3 or parts[0].tag != 0x30 or parts[1].tag != 0x30:
             raise CardDataError("certificate directory entry has an unrecognised layout")
-        label_tlv = _child(parts[0], 0x0C)
+        label_tlv = parts[0].child(0x0C)
         label = label_tlv.value.decode("utf-8", errors="replace") if label_tlv else ""
-        authority_tlv = _child(parts[1], 0x01)
+        authority_tlv = parts[1].child(0x01)
         authority = bool(authority_tlv and authority_tlv.value not in (b"", b"\x00"))
         type_attrs = next((p for p in parts[2:] if p.tag == 0xA1), None)
         if type_attrs is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 
@@ -55,9 +54,3 @@ class VirtualCard:
     def process(self, apdu: bytes) -> bytes:  # pragma: no cover - abstract
         """Answer one APDU (at least four bytes)."""
         raise NotImplementedError
-
-
-def pause(seconds: float) -> None:
-    """Sleep; a separate name so slow cards read clearly."""
-    if seconds > 0:
-        time.sleep(seconds)
