@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import Protocol
 
 from .backend import CardState
 
@@ -54,7 +54,7 @@ class ServiceUp:
     """The PC/SC service is reachable (again); reader events follow."""
 
 
-Event = Union[ReaderAdded, ReaderRemoved, CardInserted, CardRemoved, ServiceDown, ServiceUp]
+Event = ReaderAdded | ReaderRemoved | CardInserted | CardRemoved | ServiceDown | ServiceUp
 Sink = Callable[[Event], None]
 
 
