@@ -9,7 +9,7 @@ TRAY = Path(__file__).resolve().parent.parent / "tray"
 
 #: library → the only module(s) allowed to import it
 OWNERS = {
-    "smartcard": {"pcsc/adapter.py"},
+    "smartcard": {"pcsc/adapter.py", "pcsc/watch.py"},
     "PyKCS11": {"pkcs11.py"},
     "pystray": {"ui/tray.py"},
     "desktop_notifier": {"notify.py"},

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Protocol
 
@@ -90,8 +90,10 @@ def run_check(
     clock: Clock,
     options: CheckOptions | None = None,
     middleware: Sequence[Middleware] = (),
+    *,
+    only: str | None = None,
 ) -> CheckReport:
-    """Check every reader (or those matching ``options.reader``)."""
+    """Check every reader (or those matching ``options.reader``, or the one named ``only``)."""
     options = options or CheckOptions()
     checked_at = clock.now()
     try:
@@ -108,6 +110,18 @@ def run_check(
         )
         return CheckReport(checked_at, service, language=current_language())
     service = CheckItem(ItemId.SERVICE, Status.PASS, _("PC/SC service reachable"))
+    if only is not None:
+        slots = [s for s in slots if s.reader == only]
+        if not slots:
+            item = CheckItem(
+                ItemId.READER,
+                Status.FAIL,
+                _("Reader '{name}' is gone").format(name=only),
+                advice.reader_fault(),
+                Cause.READER,
+                "reader_unavailable",
+            )
+            return CheckReport(checked_at, service, reader_item=item, language=current_language())
     if options.reader:
         wanted = options.reader.casefold()
         chosen = [s for s in slots if wanted in s.reader.casefold()]
@@ -392,3 +406,15 @@ def _stage_item(
     # No channel yet means the failure came while connecting: it belongs to item 3.
     stage = ItemId(channel.stage) if channel is not None else ItemId.CARD_PRESENT
     return CheckItem(stage, status, summary, text, cause, code)
+
+
+def check_one(
+    backend: Backend,
+    reader: str,
+    clock: Clock,
+    options: CheckOptions | None = None,
+    middleware: Sequence[Middleware] = (),
+) -> CheckReport:
+    """Check the one reader named exactly ``reader`` (the daemon's check after an insertion)."""
+    options = replace(options or CheckOptions(), reader=None)
+    return run_check(backend, clock, options, middleware, only=reader)

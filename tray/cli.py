@@ -68,6 +68,35 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     check.add_argument("--no-pkcs11", action="store_true", help=_("never load PKCS#11 modules"))
+    run = sub.add_parser(
+        "run",
+        help=_("watch every reader from the system tray"),
+        description=_(
+            "Watch every reader and check each card as it is inserted; the tray icon shows the "
+            "worst current state. Stops on Quit in the tray menu, Ctrl+C or SIGTERM."
+        ),
+    )
+    run.add_argument(
+        "--demo",
+        nargs="?",
+        const="default",
+        metavar="SCENARIO",
+        help=_("watch built-in simulated readers and cards instead of PC/SC"),
+    )
+    run.add_argument("--no-tray", action="store_true", help=_("run without a tray icon (headless)"))
+    run.add_argument(
+        "--prometheus-textfile",
+        metavar="PATH",
+        help=_("also write the state for node_exporter's textfile collector to PATH (*.prom)"),
+    )
+    run.add_argument(
+        "--pkcs11-module",
+        action="append",
+        metavar="PATH",
+        default=[],
+        help=_("PKCS#11 module to try for cards no built-in profile reads (repeatable)"),
+    )
+    run.add_argument("--no-pkcs11", action="store_true", help=_("never load PKCS#11 modules"))
     return parser
 
 
@@ -125,6 +154,33 @@ def _check(args: argparse.Namespace) -> int:
     return int(report.health)
 
 
+def _run(args: argparse.Namespace) -> int:
+    from .app import RunOptions, run
+    from .sim.scenarios import SCENARIOS
+
+    if args.demo and args.demo not in SCENARIOS:
+        print(
+            _("Unknown demo scenario '{name}'. Choose one of: {names}").format(
+                name=args.demo, names=", ".join(SCENARIOS)
+            ),
+            file=sys.stderr,
+        )
+        return int(Health.UNKNOWN)
+    options = RunOptions(
+        demo=args.demo,
+        tray=not args.no_tray,
+        pkcs11_modules=tuple(args.pkcs11_module),
+        no_pkcs11=args.no_pkcs11,
+        prometheus_textfile=args.prometheus_textfile,
+    )
+    return run(options, [] if args.demo else _middleware(args))
+
+
+def gui_main() -> int:
+    """Entry point of the GUI script (no console window on Windows): ``cardwatch run``."""
+    return main(["run"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cardwatch`` command."""
     # The language must be set before the parser is built, so that --help is translated too.
@@ -141,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "run":
+            return _run(args)
     except KeyboardInterrupt:
         return int(Health.UNKNOWN)
     except Exception as exc:  # the one place where any error becomes words

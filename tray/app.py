@@ -1,0 +1,97 @@
+"""``cardwatch run``: the daemon wired to its event source, checker, history and tray."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType
+
+from .check import CheckOptions, Middleware, check_one
+from .clock import Clock, SystemClock
+from .daemon import Checker, Daemon, DaemonOptions
+from .events import EventSource
+from .model import CheckReport
+from .state import DaemonState, icon_state, tooltip
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``cardwatch run`` was asked for."""
+
+    demo: str | None = None
+    tray: bool = True
+    pkcs11_modules: tuple[str, ...] = ()
+    no_pkcs11: bool = False
+    prometheus_textfile: str | None = None
+
+
+def pcsc_parts(clock: Clock, middleware: Sequence[Middleware]) -> tuple[EventSource, Checker]:
+    """The real PC/SC watcher, and a checker that opens its own context for every check."""
+    from .pcsc.adapter import PcscBackend
+    from .pcsc.watch import PcscWatcher
+
+    def check(reader: str) -> CheckReport:
+        backend = PcscBackend()
+        try:
+            return check_one(backend, reader, clock, CheckOptions(), middleware)
+        finally:
+            backend.close()
+
+    return PcscWatcher(), check
+
+
+def demo_parts(scenario: str, clock: Clock) -> tuple[EventSource, Checker]:
+    """Simulated readers and cards of a demo scenario."""
+    from .sim.backend import SimBackend
+    from .sim.scenarios import build
+    from .sim.watch import SimWatcher
+
+    readers = build(scenario, clock.now())
+    backend = SimBackend(readers)
+    lock = threading.Lock()  # virtual cards keep selection state: one check at a time
+
+    def check(reader: str) -> CheckReport:
+        with lock:
+            return check_one(backend, reader, clock, CheckOptions())
+
+    return SimWatcher(readers), check
+
+
+def build_daemon(
+    options: RunOptions, clock: Clock, middleware: Sequence[Middleware] = ()
+) -> Daemon:
+    """The daemon for ``options`` (not started)."""
+    if options.demo:
+        source, checker = demo_parts(options.demo, clock)
+    else:
+        source, checker = pcsc_parts(clock, middleware)
+    return Daemon(source, checker, clock, DaemonOptions())
+
+
+def _log_state(state: DaemonState) -> None:
+    log.info("state %s: %s", icon_state(state).value, tooltip(state).replace("\n", " | "))
+
+
+def run(options: RunOptions, middleware: Sequence[Middleware] = ()) -> int:
+    """Run until SIGINT/SIGTERM (or Quit in the tray); returns the exit code."""
+    clock = SystemClock()
+    daemon = build_daemon(options, clock, middleware)
+    daemon.on_state(_log_state)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    daemon.start()
+    try:
+        stopping.wait()
+    finally:
+        daemon.stop()
+    return 0

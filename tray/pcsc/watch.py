@@ -1,0 +1,228 @@
+"""The PC/SC event source: reader hot-plug and card insertion, without polling.
+
+pyscard's CardMonitor/ReaderMonitor are not used: their threads die for good when pcscd
+restarts, and ReaderMonitor polls every second. This watcher blocks in one
+``SCardGetStatusChange`` with an infinite timeout on every reader plus the
+``\\\\?PnP?\\Notification`` pseudo-reader, so an idle daemon sleeps until pcscd has news.
+When the service goes away it says so, waits with a growing back-off, and resumes by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from smartcard import scard
+
+from ..backend import CardState
+from ..events import (
+    CardInserted,
+    CardRemoved,
+    ReaderAdded,
+    ReaderRemoved,
+    ServiceDown,
+    ServiceUp,
+    Sink,
+)
+
+log = logging.getLogger(__name__)
+
+PNP_READER = "\\\\?PnP?\\Notification"
+
+_SERVICE_LOST = {
+    scard.SCARD_E_NO_SERVICE,
+    scard.SCARD_E_SERVICE_STOPPED,
+    scard.SCARD_E_INVALID_HANDLE,
+    scard.SCARD_F_COMM_ERROR,
+    scard.SCARD_E_NO_ACCESS,
+    scard.SCARD_F_INTERNAL_ERROR,
+}
+#: the upper 16 bits of pcsc-lite's event state count card insertions and removals
+_EVENT_COUNT_SHIFT = 16
+
+
+def _code(hresult: int) -> int:
+    return hresult & 0xFFFFFFFF
+
+
+def _is(hresult: int, codes: set[int]) -> bool:
+    return _code(hresult) in {_code(c) for c in codes}
+
+
+def _message(hresult: int) -> str:
+    try:
+        text = str(scard.SCardGetErrorMessage(hresult)).rstrip(". ")
+    except Exception:  # pyscard versions differ in what this raises for unknown codes
+        text = ""
+    return f"{text} (0x{_code(hresult):08X})" if text else f"0x{_code(hresult):08X}"
+
+
+class _ServiceLost(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class _Card:
+    """What was last reported for a reader's slot."""
+
+    state: CardState | None  # None: empty
+    atr: bytes = b""
+    count: int = 0
+
+
+def card_state(event: int, atr: bytes) -> CardState | None:
+    """The slot state PC/SC reports in ``event`` (None when the reader is empty)."""
+    if event & scard.SCARD_STATE_UNAVAILABLE:
+        return CardState.UNAVAILABLE
+    if event & scard.SCARD_STATE_EMPTY or not event & scard.SCARD_STATE_PRESENT:
+        return None
+    if event & scard.SCARD_STATE_MUTE or not atr:
+        return CardState.MUTE
+    if event & scard.SCARD_STATE_EXCLUSIVE:
+        return CardState.EXCLUSIVE
+    return CardState.PRESENT
+
+
+_USABLE = (CardState.PRESENT, CardState.EXCLUSIVE)
+
+
+def _another_card(before: _Card, now: _Card) -> bool:
+    """A different insertion than the one already reported, though the slot never looked empty."""
+    if now.atr != before.atr or now.count - before.count >= 2:
+        # Pulled and pushed back between two wake-ups: pcsc-lite's event counter moved on.
+        return True
+    # Another program taking the card exclusively (or letting go) is not a new card.
+    return now.state is not before.state and not (now.state in _USABLE and before.state in _USABLE)
+
+
+class PcscWatcher:
+    """Watches every reader through one blocking SCardGetStatusChange; see the module doc."""
+
+    def __init__(self, first_retry: float = 0.5, max_retry: float = 5.0) -> None:
+        self._first_retry = first_retry
+        self._max_retry = max_retry
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._context: int | None = None
+
+    def stop(self) -> None:
+        """Make :meth:`run` return: cancels the blocking call, ends any back-off wait."""
+        self._stopping.set()
+        with self._lock:
+            if self._context is not None:
+                scard.SCardCancel(self._context)
+
+    def run(self, sink: Sink) -> None:
+        """Watch until :meth:`stop`; PC/SC faults become ServiceDown events, never exceptions."""
+        delay = self._first_retry
+        down: str | None = None
+        while not self._stopping.is_set():
+            try:
+                context = self._establish()
+            except _ServiceLost as lost:
+                if down != lost.detail:
+                    down = lost.detail
+                    sink(ServiceDown(lost.detail))
+                self._stopping.wait(delay)
+                delay = min(delay * 2, self._max_retry)
+                continue
+            try:
+                sink(ServiceUp())
+                down = None
+                delay = self._first_retry
+                self._watch(context, sink)
+            except _ServiceLost as lost:
+                log.warning("PC/SC service lost: %s", lost.detail)
+                down = lost.detail
+                sink(ServiceDown(lost.detail))
+            finally:
+                self._release()
+
+    def _establish(self) -> int:
+        hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise _ServiceLost(_message(hresult))
+        with self._lock:
+            self._context = int(context)
+            if self._stopping.is_set():  # stop() came before the context existed
+                scard.SCardCancel(self._context)
+        return int(context)
+
+    def _release(self) -> None:
+        with self._lock:
+            context, self._context = self._context, None
+        if context is not None:
+            scard.SCardReleaseContext(context)
+
+    def _list(self, context: int) -> list[str]:
+        hresult, readers = scard.SCardListReaders(context, [])
+        if _is(hresult, {scard.SCARD_E_NO_READERS_AVAILABLE}):
+            return []
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise _ServiceLost(_message(hresult))
+        return [str(r) for r in readers or []]
+
+    def _watch(self, context: int, sink: Sink) -> None:
+        cards: dict[str, _Card] = {}
+        known: dict[str, int] = {}  # reader -> state passed back to pcscd
+        pnp_state = scard.SCARD_STATE_UNAWARE
+        relist = True
+        while not self._stopping.is_set():
+            if relist:
+                relist = False
+                readers = self._list(context)
+                for gone in [r for r in known if r not in readers]:
+                    del known[gone]
+                    if cards.pop(gone, _Card(None)).state is not None:
+                        sink(CardRemoved(gone))
+                    sink(ReaderRemoved(gone))
+                for new in [r for r in readers if r not in known]:
+                    known[new] = scard.SCARD_STATE_UNAWARE
+                    sink(ReaderAdded(new))
+            request = [(r, s) for r, s in known.items()] + [(PNP_READER, pnp_state)]
+            hresult, states = scard.SCardGetStatusChange(context, scard.INFINITE, request)
+            if _is(hresult, {scard.SCARD_E_CANCELLED}):
+                return
+            if _is(hresult, _SERVICE_LOST):
+                raise _ServiceLost(_message(hresult))
+            if _is(hresult, {scard.SCARD_E_TIMEOUT}):
+                continue
+            if hresult != scard.SCARD_S_SUCCESS:
+                # A reader vanished between listing and waiting, and the like: list again.
+                log.info("SCardGetStatusChange: %s; listing readers again", _message(hresult))
+                relist = True
+                continue
+            for name, event, atr in states:
+                event = int(event)
+                if name == PNP_READER:
+                    if event & scard.SCARD_STATE_CHANGED:
+                        relist = True
+                    pnp_state = event & ~scard.SCARD_STATE_CHANGED
+                    continue
+                if name not in known:
+                    continue
+                if event & scard.SCARD_STATE_UNKNOWN:
+                    relist = True
+                    continue
+                known[name] = event & ~scard.SCARD_STATE_CHANGED
+                self._card_event(name, event, bytes(atr), cards, sink)
+
+    def _card_event(
+        self, reader: str, event: int, atr: bytes, cards: dict[str, _Card], sink: Sink
+    ) -> None:
+        state = card_state(event, atr)
+        count = event >> _EVENT_COUNT_SHIFT
+        before = cards.get(reader, _Card(None))
+        now = _Card(state, atr if state is not None else b"", count)
+        if state is None:
+            if before.state is not None:
+                sink(CardRemoved(reader))
+        elif before.state is None:
+            sink(CardInserted(reader, state, now.atr))
+        elif _another_card(before, now):
+            sink(CardRemoved(reader))
+            sink(CardInserted(reader, state, now.atr))
+        cards[reader] = now
