@@ -1,0 +1,196 @@
+"""Idle cost of the watching daemon: wake-ups and CPU per minute with two readers, no activity.
+
+Runs the real pcscd with the two vpcd readers (as root, in private network and mount
+namespaces: the script re-executes itself under ``unshare`` when it is not in one), then
+measures, each in its own process and through ``getrusage`` inside that process:
+
+* ``cardwatch``: the daemon as ``cardwatch run --no-tray`` builds it (watcher, dispatcher,
+  check workers), optionally ``--tray`` on the current DISPLAY;
+* ``pyscard``: the baseline, pyscard's ReaderMonitor + CardMonitor with one observer each.
+
+Nothing here is asserted; the table is printed. Goal for cardwatch: at most 2 wake-ups
+(context switches) per minute.
+
+    sudo .venv/bin/python benchmarks/idle.py [--seconds 60] [--tray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+NS_MARK = "CARDWATCH_BENCH_NS"
+
+
+def _rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _measure(seconds: float) -> dict[str, float]:
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.monotonic()
+    time.sleep(seconds)  # the main thread sleeps too: its one wake-up is counted, on purpose
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    minutes = (time.monotonic() - start) / 60
+    return {
+        "voluntary_per_min": (after.ru_nvcsw - before.ru_nvcsw) / minutes,
+        "involuntary_per_min": (after.ru_nivcsw - before.ru_nivcsw) / minutes,
+        "cpu_ms_per_min": (
+            (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000 / minutes
+        ),
+        "rss_mib": _rss_kib() / 1024,
+        "threads": threading.active_count(),
+    }
+
+
+def child_cardwatch(seconds: float, warmup: float, with_tray: bool) -> dict[str, float]:
+    from tray.app import pcsc_parts
+    from tray.clock import SystemClock
+    from tray.daemon import Daemon
+
+    clock = SystemClock()
+    source, checker = pcsc_parts(clock, [])
+    daemon = Daemon(source, checker, clock)
+    daemon.start()
+    tray_thread = None
+    if with_tray:
+        from tray.ui.tray import Tray  # type: ignore[import-not-found]
+
+        class Quiet:
+            def check_now(self) -> None: ...
+            def open_report(self) -> None: ...
+            def toggle_pause(self) -> None: ...
+            def quit(self) -> None: ...
+
+        icon = Tray(Quiet(), daemon.state)
+        daemon.on_state(icon.update)
+        result: dict[str, float] = {}
+
+        def measure() -> None:
+            time.sleep(warmup)
+            result.update(_measure(seconds))
+            icon.stop()
+
+        tray_thread = threading.Thread(target=measure)
+        icon.run(tray_thread.start)
+        tray_thread.join()
+        daemon.stop()
+        return result
+    time.sleep(warmup)
+    result = _measure(seconds)
+    daemon.stop()
+    return result
+
+
+def child_pyscard(seconds: float, warmup: float) -> dict[str, float]:
+    from smartcard.CardMonitoring import CardMonitor, CardObserver
+    from smartcard.ReaderMonitoring import ReaderMonitor, ReaderObserver
+
+    class Cards(CardObserver):  # type: ignore[misc]
+        def update(self, observable: object, actions: object) -> None:
+            pass
+
+    class Readers(ReaderObserver):  # type: ignore[misc]
+        def update(self, observable: object, actions: object) -> None:
+            pass
+
+    cards, readers = CardMonitor(), ReaderMonitor()
+    card_observer, reader_observer = Cards(), Readers()
+    cards.addObserver(card_observer)
+    readers.addObserver(reader_observer)
+    time.sleep(warmup)
+    result = _measure(seconds)
+    cards.deleteObserver(card_observer)
+    readers.deleteObserver(reader_observer)
+    return result
+
+
+def _in_namespace() -> None:
+    if os.environ.get(NS_MARK) or os.geteuid() != 0 or shutil.which("unshare") is None:
+        return
+    script = (
+        "set -e; mkdir -p /run/pcscd; mount -t tmpfs -o mode=0755 tmpfs /run/pcscd; "
+        'ip link set lo up; exec "$@"'
+    )
+    env = dict(os.environ, **{NS_MARK: "1"})
+    command = ["unshare", "--net", "--mount", "bash", "-c", script, "_", sys.executable, *sys.argv]
+    os.execvpe("unshare", command, env)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--tray", action="store_true", help="also show the tray icon (DISPLAY)")
+    parser.add_argument("--child", choices=("cardwatch", "pyscard"))
+    args = parser.parse_args()
+    if args.child == "cardwatch":
+        print(json.dumps(child_cardwatch(args.seconds, args.warmup, args.tray)))
+        return 0
+    if args.child == "pyscard":
+        print(json.dumps(child_pyscard(args.seconds, args.warmup)))
+        return 0
+
+    _in_namespace()
+    from bench import PcscBench, bench_unavailable
+
+    reason = bench_unavailable()
+    if reason:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
+    rows = []
+    with PcscBench() as bench:
+        print(
+            f"pcscd {bench.pid} with readers {', '.join(bench.readers())}; {args.seconds:.0f} s each"
+        )
+        for name in ("cardwatch", "pyscard"):
+            extra = ["--tray"] if args.tray and name == "cardwatch" else []
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    name,
+                    "--seconds",
+                    str(args.seconds),
+                    "--warmup",
+                    str(args.warmup),
+                    *extra,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            rows.append(
+                (name + (" + tray" if extra else ""), json.loads(out.stdout.splitlines()[-1]))
+            )
+    print()
+    print(
+        "| process | wake-ups/min (voluntary) | involuntary/min | CPU ms/min | RSS MiB | threads |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, row in rows:
+        print(
+            f"| {name} | {row['voluntary_per_min']:.1f} | {row['involuntary_per_min']:.1f} | "
+            f"{row['cpu_ms_per_min']:.1f} | {row['rss_mib']:.1f} | {row['threads']:.0f} |"
+        )
+    print("\ngoal: cardwatch at most 2 wake-ups per minute when idle")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
