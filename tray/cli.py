@@ -173,7 +173,11 @@ def _run(args: argparse.Namespace) -> int:
         no_pkcs11=args.no_pkcs11,
         prometheus_textfile=args.prometheus_textfile,
     )
-    return run(options, [] if args.demo else _middleware(args))
+    # In the daemon a vendor module runs in a child process: it must never freeze the tray.
+    from .isolated import isolated
+
+    modules = [source.name for source in _middleware(args)] if not args.demo else []
+    return run(options, isolated(modules))
 
 
 def gui_main() -> int:
