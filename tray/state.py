@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from .i18n import _, labelled, ngettext
+from .i18n import _, join_list, labelled, ngettext
 from .model import CheckItem, Health, ItemId, ReaderReport
 
 
@@ -97,9 +97,14 @@ def icon_state(state: DaemonState) -> IconState:
     return max(icons, key=_RANK.index, default=IconState.IDLE)
 
 
+def _short_kind(report: ReaderReport) -> str:
+    kinds = {"moica": _("MOICA card"), "piv": _("PIV card"), "openpgp": _("OpenPGP card")}
+    return kinds.get(report.card_kind or "", "") or report.card_type or _("Unknown card")
+
+
 def card_name(report: ReaderReport) -> str:
-    """'MOICA citizen certificate card (HiCOS) TP0317…' — the card type and a short number."""
-    kind = report.card_type or _("Unknown card")
+    """'MOICA card TP0317…': a short card kind and the start of the card number."""
+    kind = _short_kind(report)
     if report.card_number:
         number = report.card_number
         short = number if len(number) <= 8 else number[:6] + "…"
@@ -138,7 +143,7 @@ def reader_line(state: ReaderState) -> str:
         parts.append(problem.summary)
     if not parts:
         parts.append(_("OK"))
-    return labelled(card_name(report), ", ".join(parts))
+    return labelled(card_name(report), join_list(parts))
 
 
 def tooltip(state: DaemonState) -> str:
