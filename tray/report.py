@@ -1,0 +1,60 @@
+"""The report behind "Open report": the current state as a check report, in a file, opened.
+
+For now the text form of ``cardwatch check``; the HTML report replaces it in a later release.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import webbrowser
+from pathlib import Path
+
+from .i18n import _, current_language
+from .model import CheckItem, CheckReport, ItemId, Status
+from .render import render
+from .state import DaemonState
+
+log = logging.getLogger(__name__)
+
+
+def as_check_report(state: DaemonState) -> CheckReport:
+    """The daemon's snapshot in the shape of a ``cardwatch check`` result."""
+    service = state.service_item or CheckItem(
+        ItemId.SERVICE, Status.PASS, _("PC/SC service reachable")
+    )
+    reports = tuple(r.report for r in state.readers if r.report is not None)
+    reader_item = None
+    if state.service_up and not state.readers:
+        reader_item = CheckItem(
+            ItemId.READER, Status.FAIL, _("No card reader connected"), code="no_reader"
+        )
+    when = state.updated_at
+    assert when is not None, "a published state always has its time"
+    return CheckReport(when, service, reports, reader_item, current_language())
+
+
+def write_report(state: DaemonState, directory: Path) -> Path:
+    """Write the report into ``directory`` (atomically) and return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "report.txt"
+    text = render(as_check_report(state))
+    fd, temp = tempfile.mkstemp(prefix=".report-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def open_file(path: Path) -> bool:
+    """Open ``path`` with the desktop's default program (BROWSER is honoured); False if none."""
+    try:
+        return webbrowser.open(path.resolve().as_uri())
+    except webbrowser.Error:
+        log.warning("no program to open %s", path)
+        return False
