@@ -173,11 +173,30 @@ def _run(args: argparse.Namespace) -> int:
         no_pkcs11=args.no_pkcs11,
         prometheus_textfile=args.prometheus_textfile,
     )
+    from .instance import AlreadyRunning, InstanceError, acquire
+
+    try:
+        lock = acquire()
+    except InstanceError as exc:
+        print(
+            _(
+                "Cardwatch cannot create its lock file {path} ({reason}). Check that the "
+                "directory is writable."
+            ).format(path=exc.path, reason=exc.reason),
+            file=sys.stderr,
+        )
+        return int(Health.UNKNOWN)
+    if isinstance(lock, AlreadyRunning):
+        # One icon per session: a second start is not an error, it just has nothing to do.
+        pid = str(lock.pid) if lock.pid is not None else "?"
+        print(_("Cardwatch is already running (pid {pid}).").format(pid=pid))
+        return 0
     # In the daemon a vendor module runs in a child process: it must never freeze the tray.
     from .isolated import isolated
 
-    modules = [source.name for source in _middleware(args)] if not args.demo else []
-    return run(options, isolated(modules))
+    with lock:
+        modules = [source.name for source in _middleware(args)] if not args.demo else []
+        return run(options, isolated(modules))
 
 
 def gui_main() -> int:
