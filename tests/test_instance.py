@@ -100,3 +100,28 @@ def test_second_cardwatch_run_does_not_start_a_second_daemon(tmp_path: Path) -> 
         first.send_signal(signal.SIGTERM)
         first.wait(20)
     assert first.returncode == 0
+
+
+def test_daemon_logs_to_its_file_and_survives_an_unwritable_one(tmp_path: Path) -> None:
+    import logging
+
+    from tray import logfile
+
+    root = logging.getLogger()
+    before = list(root.handlers), root.level
+    try:
+        path = logfile.attach(path=tmp_path / "logs" / "cardwatch.log")
+        assert path == tmp_path / "logs" / "cardwatch.log"
+        logging.getLogger("tray.test").info("state ok: %s", "Reader 0")
+        for handler in root.handlers:
+            handler.flush()
+        assert "INFO" in path.read_text(encoding="utf-8")
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        assert logfile.attach(path=blocker / "cardwatch.log") is None
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in before[0]:
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(before[1])

@@ -191,9 +191,11 @@ def _run(args: argparse.Namespace) -> int:
         pid = str(lock.pid) if lock.pid is not None else "?"
         print(_("Cardwatch is already running (pid {pid}).").format(pid=pid))
         return 0
-    # In the daemon a vendor module runs in a child process: it must never freeze the tray.
     from .isolated import isolated
+    from .logfile import attach
 
+    attach(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
+    # In the daemon a vendor module runs in a child process: it must never freeze the tray.
     with lock:
         modules = [source.name for source in _middleware(args)] if not args.demo else []
         return run(options, isolated(modules))
