@@ -33,14 +33,11 @@ class NtpServer:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.settimeout(0.05)
+        host, port = self._sock.getsockname()
+        #: ``127.0.0.1:port``, as ``--ntp-server`` takes it
+        self.address = f"{host}:{port}"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="test ntp", daemon=True)
-
-    @property
-    def address(self) -> str:
-        """``127.0.0.1:port``, as ``--ntp-server`` takes it."""
-        host, port = self._sock.getsockname()
-        return f"{host}:{port}"
 
     def start(self) -> NtpServer:
         self._thread.start()

@@ -250,13 +250,21 @@ class SntpProbe:
         # The low bits are random, so a forged reply cannot guess our originate timestamp.
         sent = (to_ntp(t1) & ~0xFFFF) | int.from_bytes(os.urandom(2), "big")
         sock.send(request(sent))
+        mismatch: BadReply | None = None
         while True:
-            data = sock.recv(1024)
+            try:
+                data = sock.recv(1024)
+            except TimeoutError:
+                if mismatch is not None:  # answers came, none to our request: a liar, not silence
+                    raise mismatch from None
+                raise
             # t4 from the monotonic clock: a clock step during the exchange cannot skew it.
             t4 = t1 + (self._clock.monotonic() - start)
             try:
                 return parse_reply(data, sent, t1, t4)
             except BadReply as exc:
-                if "originate" in str(exc) and self._clock.monotonic() - start < self._timeout:
-                    continue  # a late reply to an earlier request: wait for ours
-                raise
+                if "originate" not in str(exc):
+                    raise
+                mismatch = exc  # perhaps a late reply to an earlier request: wait for ours
+                if self._clock.monotonic() - start > self._timeout:
+                    raise
