@@ -404,14 +404,17 @@ def check_reader(
         more, certs = reading_items(readings, match, sws, clock, options.thresholds, true_now)
         items += more
     first = readings[0] if readings else None
-    if options.network is not None and items[-1].item is ItemId.EXPIRY:
-        # The card session is closed by now: the network is asked about certificates already read.
-        certs = _with_revocation(certs, readings, options.network)
-        items.append(revocation_item(certs, first.issuer_service if first else None))
-    elif options.network is not None and failure is not None:
+    network = options.network
+    # Item 11 exists when a revocation checker is configured or the user turned the network off.
+    asks = network is not None and (not network.enabled or network.revocation is not None)
+    if asks and failure is not None:
         items.append(
             CheckItem(ItemId.REVOCATION, Status.SKIP, _("Not checked"), code="not_checked")
         )
+    elif network is not None and asks and items[-1].item is ItemId.EXPIRY:
+        # The card session is closed by now: the network is asked about certificates already read.
+        certs = _with_revocation(certs, readings, network)
+        items.append(revocation_item(certs, first.issuer_service if first else None))
     return ReaderReport(
         reader=slot.reader,
         items=tuple(items),
