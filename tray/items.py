@@ -283,7 +283,7 @@ def _unknown_cause_text(cause: str) -> str:
 
 
 def _source_text(source: str) -> str:
-    return {"ocsp": "OCSP", "crl": _("CRL")}.get(source, source)
+    return {"ocsp": "OCSP", "crl": "CRL"}.get(source, source)
 
 
 def revocation_item(certs: list[CertInfo], issuer_service: str | None) -> CheckItem:
@@ -305,15 +305,24 @@ def revocation_item(certs: list[CertInfo], issuer_service: str | None) -> CheckI
         first = revoked[0]
         status = first.revocation
         assert status is not None
-        summary = _("Certificate '{label}' was revoked on {date}").format(
-            label=first.label or first.slot,
-            date=_when(status.revoked_at) if status.revoked_at else "?",
-        )
+        label = first.label or first.slot
+        date = _when(status.revoked_at) if status.revoked_at else "?"
         if status.reason:
-            summary += " " + _("(reason: {reason})").format(reason=_reason_text(status.reason))
+            summary = _("Certificate '{label}' was revoked on {date} (reason: {reason})").format(
+                label=label, date=date, reason=_reason_text(status.reason)
+            )
+        else:
+            summary = _("Certificate '{label}' was revoked on {date}").format(
+                label=label, date=date
+            )
         if status.checked_at:
-            summary += "; " + _("confirmed by {source} at {when}").format(
-                source=_source_text(status.source), when=_when(status.checked_at)
+            summary = join_clauses(
+                [
+                    summary,
+                    _("confirmed by {source} at {when}").format(
+                        source=_source_text(status.source), when=_when(status.checked_at)
+                    ),
+                ]
             )
         return CheckItem(
             ItemId.REVOCATION,
@@ -334,11 +343,10 @@ def revocation_item(certs: list[CertInfo], issuer_service: str | None) -> CheckI
         if status.detail:
             summary += f" ({detail(status.detail, 100)})"
         if status.checked_at:
-            summary += "; " + _("last confirmed not revoked at {when}").format(
-                when=_when(status.checked_at)
-            )
+            last = _("last confirmed not revoked at {when}").format(when=_when(status.checked_at))
         else:
-            summary += "; " + _("never confirmed")
+            last = _("never confirmed")
+        summary = join_clauses([summary, last])
         return CheckItem(
             ItemId.REVOCATION,
             Status.SKIP,
@@ -354,9 +362,10 @@ def revocation_item(certs: list[CertInfo], issuer_service: str | None) -> CheckI
             labels=join_list(c.label or c.slot for c in good)
         )
         if times:
-            summary += "; " + _("confirmed by {source} at {when}").format(
+            confirmed = _("confirmed by {source} at {when}").format(
                 source=join_list(sources), when=_when(min(times))
             )
+            summary = join_clauses([summary, confirmed])
         return CheckItem(ItemId.REVOCATION, Status.PASS, summary)
     causes = {c.revocation.cause for c in users if c.revocation}
     if causes == {"expired"}:
