@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class HttpDateProbe:
     """Measures the clock offset from a web server's Date header (a ClockProbe)."""
 
-    def __init__(self, url: str, clock: Clock, *, timeout: float = 1.5) -> None:
+    def __init__(self, url: str, clock: Clock, *, timeout: float = 1.2) -> None:
         self._url = url
         self._clock = clock
         self._timeout = timeout
@@ -37,7 +37,7 @@ class HttpDateProbe:
             target=lambda: answers.put(self._ask_safely(host)), name="http date", daemon=True
         ).start()
         try:
-            return answers.get(timeout=self._timeout + 0.5)
+            return answers.get(timeout=self._timeout)
         except queue.Empty:
             return ClockUnknown("timeout", f"{host}: no answer in time", (host,))
 

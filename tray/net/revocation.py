@@ -196,10 +196,19 @@ class HttpRevocationChecker:
         *,
         cache: RevocationCache | None = None,
         timeout: float = 5.0,
+        budget: float = 10.0,
     ) -> None:
         self._clock = clock
         self._cache = cache
         self._timeout = timeout
+        #: all requests for one certificate together (issuer, OCSP, CRL) take no longer
+        self._budget = budget
+
+    def _limit(self, deadline: float) -> float:
+        remaining = deadline - self._clock.monotonic()
+        if remaining < 0.05:
+            raise Rejected("timeout", "time for this certificate used up")
+        return min(self._timeout, remaining)
 
     def check(self, cert: x509.Certificate, issuer: x509.Certificate | None) -> RevocationStatus:
         """The revocation status of ``cert``; never raises for a network or data fault."""
@@ -212,6 +221,7 @@ class HttpRevocationChecker:
             )
 
     def _check(self, cert: x509.Certificate, issuer: x509.Certificate | None) -> RevocationStatus:
+        deadline = self._clock.monotonic() + self._budget
         cached = self._cache.load(cert) if self._cache else None
         if cached is not None and self._cache is not None and self._cache.fresh(cached):
             return cached
@@ -220,7 +230,7 @@ class HttpRevocationChecker:
             return self._unknown(cached, "no_responder", "no OCSP responder or CRL named")
         failures: list[Rejected] = []
         if issuer is None:
-            issuer = self._download_issuer(cert, issuer_urls, failures)
+            issuer = self._download_issuer(cert, issuer_urls, failures, deadline)
         if issuer is None:
             first = failures[0] if failures else Rejected("issuer_missing", "no caIssuers URL")
             return self._unknown(
@@ -230,7 +240,7 @@ class HttpRevocationChecker:
         attempts += [(self._ask_crl, url) for url in crl_urls[:2]]
         for ask, url in attempts:
             try:
-                answer = ask(cert, issuer, url)
+                answer = ask(cert, issuer, url, deadline)
             except Rejected as exc:
                 log.info("revocation: %s rejected: %s", url, exc)
                 failures.append(Rejected(exc.cause, f"{url}: {exc.detail}"))
@@ -270,11 +280,16 @@ class HttpRevocationChecker:
         )
 
     def _download_issuer(
-        self, cert: x509.Certificate, issuer_urls: list[str], failures: list[Rejected]
+        self,
+        cert: x509.Certificate,
+        issuer_urls: list[str],
+        failures: list[Rejected],
+        deadline: float,
     ) -> x509.Certificate | None:
         for url in issuer_urls[:2]:
             try:
-                data = _fetch_in_thread(url, None, None, self._timeout, MAX_RESPONSE_BYTES)
+                limit = self._limit(deadline)
+                data = _fetch_in_thread(url, None, None, limit, MAX_RESPONSE_BYTES)
             except Rejected as exc:
                 failures.append(Rejected(exc.cause, f"{url}: {exc.detail}"))
                 continue
@@ -293,7 +308,9 @@ class HttpRevocationChecker:
         if next_update is None and now - this_update > MAX_AGE:
             raise Rejected("stale", f"from {this_update:%Y-%m-%d %H:%M} UTC, no nextUpdate")
 
-    def _ask_ocsp(self, cert: x509.Certificate, issuer: x509.Certificate, url: str) -> Answer:
+    def _ask_ocsp(
+        self, cert: x509.Certificate, issuer: x509.Certificate, url: str, deadline: float
+    ) -> Answer:
         nonce = os.urandom(16)
         request = (
             ocsp.OCSPRequestBuilder()
@@ -305,7 +322,7 @@ class HttpRevocationChecker:
             url,
             request.public_bytes(serialization.Encoding.DER),
             "application/ocsp-request",
-            self._timeout,
+            self._limit(deadline),
             MAX_RESPONSE_BYTES,
         )
         try:
@@ -388,8 +405,10 @@ class HttpRevocationChecker:
         valid = responder.not_valid_before_utc <= now <= responder.not_valid_after_utc
         return ExtendedKeyUsageOID.OCSP_SIGNING in usage and valid
 
-    def _ask_crl(self, cert: x509.Certificate, issuer: x509.Certificate, url: str) -> Answer:
-        body = _fetch_in_thread(url, None, None, self._timeout, MAX_CRL_BYTES)
+    def _ask_crl(
+        self, cert: x509.Certificate, issuer: x509.Certificate, url: str, deadline: float
+    ) -> Answer:
+        body = _fetch_in_thread(url, None, None, self._limit(deadline), MAX_CRL_BYTES)
         try:
             crl = x509.load_der_x509_crl(body)
         except ValueError:

@@ -126,8 +126,8 @@ class SntpProbe:
         clock: Clock,
         *,
         samples: int = 4,
-        sample_timeout: float = 1.0,
-        budget: float = 2.0,
+        sample_timeout: float = 0.8,
+        budget: float = 1.8,
         agree_within: float = 60.0,
     ) -> None:
         self._servers = tuple(servers)
