@@ -36,7 +36,8 @@ def default_cache_dir() -> Path:
 
 def cache_key(cert: x509.Certificate) -> str:
     """Issuer name and serial number identify a certificate (RFC 5280 4.1.2.2)."""
-    serial = cert.serial_number.to_bytes(21, "big", signed=False)
+    number = cert.serial_number
+    serial = number.to_bytes(max(1, (number.bit_length() + 8) // 8), "big", signed=True)
     return hashlib.sha256(cert.issuer.public_bytes() + serial).hexdigest()[:40]
 
 
