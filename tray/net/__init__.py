@@ -76,10 +76,10 @@ class FirstAnswer:
 
 
 class CachedClockProbe:
-    """Reuses a measurement for ``max_age`` seconds (for the daemon's worker threads).
+    """Reuses a reading for ``max_age`` seconds (an unknown for a tenth of it); thread-safe.
 
-    A measurement is corrected for the time passed since it was taken by the monotonic
-    clock, so a clock stepped in between is noticed at the next measurement, not hidden.
+    For the daemon's worker threads: one measurement serves many checks. The offset is
+    reused as it was; a clock stepped in between is noticed at the next measurement.
     """
 
     def __init__(self, probe: ClockProbe, clock: Clock, max_age: float = 3600.0) -> None:
