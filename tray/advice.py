@@ -124,3 +124,16 @@ def final_try(issuer_service: str | None) -> str:
             "Should it lock, unlock it only with the MOICA website's own service ({site})."
         ).format(site=MOICA_SITE),
     )
+
+
+def revoked(issuer_service: str | None) -> str:
+    """What to do about a revoked certificate."""
+    if issuer_service == MOICA_SITE:
+        return _(
+            "A revoked certificate can never be used again: apply for a new card at a "
+            "household registration office (details on {site})."
+        ).format(site=MOICA_SITE)
+    return _(
+        "A revoked certificate cannot be used again: ask the card's issuer (your IT department "
+        "or certificate authority) for a new one."
+    )

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import ModuleType
 from typing import Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from . import advice
 from .atr import lookup
 from .backend import Backend, CardState, Slot
+from .certinfo import load
 from .clock import Clock
 from .errors import (
     ApduError,
@@ -30,19 +36,26 @@ from .errors import (
 )
 from .guard import Channel, Transport
 from .i18n import _, current_language, join_list, sentences
-from .items import detail, failed_items, reading_items
+from .items import detail, failed_items, reading_items, revocation_item
 from .model import (
     CardReading,
     Cause,
     CertInfo,
     CheckItem,
     CheckReport,
+    ClockReading,
+    ClockUnknown,
     ItemId,
     ReaderReport,
+    RevocationState,
+    RevocationStatus,
     Status,
 )
+from .net import NetworkChecks, RevocationChecker
+from .net.revocation import find_issuer
 from .profiles import PROFILES
-from .validity import Thresholds
+from .skew import SkewThresholds, clock_item, true_time
+from .validity import Thresholds, release_date
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +78,10 @@ class CheckOptions:
     #: A check whose card takes longer than this is stopped and reported as too slow.
     card_budget_seconds: float = 15.0
     reader: str | None = None
+    #: None: no network checks configured (item 10 from offline evidence only, no item 11);
+    #: NetworkChecks.off(): turned off by the user, nothing is contacted.
+    network: NetworkChecks | None = None
+    clock_thresholds: SkewThresholds = field(default_factory=SkewThresholds)
 
 
 class _Recorder:
@@ -95,7 +112,38 @@ def run_check(
 ) -> CheckReport:
     """Check every reader (or those matching ``options.reader``, or the one named ``only``)."""
     options = options or CheckOptions()
+    reading = measure_clock(options.network)
+    report = _run_check(backend, clock, options, middleware, only, reading)
+    certs = [c for r in report.readers for c in r.certificates]
+    item = clock_item(reading, certs, report.checked_at, release_date(), options.clock_thresholds)
+    return replace(report, clock=item, clock_reading=reading)
+
+
+def measure_clock(network: NetworkChecks | None) -> ClockReading | None:
+    """The clock probe's reading; nothing is contacted when network checks are off."""
+    if network is None:
+        return None
+    if not network.enabled:
+        return ClockUnknown("off")
+    if network.clock is None:
+        return ClockUnknown("not_configured")
+    try:
+        return network.clock.measure()
+    except Exception as exc:  # a probe bug costs the measurement, never the check
+        log.exception("clock probe failed")
+        return ClockUnknown("garbage", f"{type(exc).__name__}: {exc}")
+
+
+def _run_check(
+    backend: Backend,
+    clock: Clock,
+    options: CheckOptions,
+    middleware: Sequence[Middleware],
+    only: str | None,
+    reading: ClockReading | None,
+) -> CheckReport:
     checked_at = clock.now()
+    true_now = true_time(reading, checked_at, release_date())
     try:
         slots = backend.slots()
     except ServiceUnavailable as exc:
@@ -150,7 +198,7 @@ def run_check(
         )
         return CheckReport(checked_at, service, reader_item=item, language=current_language())
     reports = tuple(
-        _check_reader_safely(backend, slot, clock, options, middleware) for slot in slots
+        _check_reader_safely(backend, slot, clock, options, middleware, true_now) for slot in slots
     )
     return CheckReport(checked_at, service, reports, language=current_language())
 
@@ -161,10 +209,11 @@ def _check_reader_safely(
     clock: Clock,
     options: CheckOptions,
     middleware: Sequence[Middleware],
+    true_now: datetime | None = None,
 ) -> ReaderReport:
     """One reader's bug must not cost the other readers their results."""
     try:
-        return check_reader(backend, slot, clock, options, middleware)
+        return check_reader(backend, slot, clock, options, middleware, true_now)
     except Exception as exc:  # a Cardwatch bug, not a card fault: report it, keep going
         log.exception("checking %s failed", slot.reader)
         item = CheckItem(
@@ -189,8 +238,9 @@ def check_reader(
     clock: Clock,
     options: CheckOptions,
     middleware: Sequence[Middleware] = (),
+    true_now: datetime | None = None,
 ) -> ReaderReport:
-    """Items 2-9 for one reader; every fault becomes an item, never an exception."""
+    """Items 2-9 (and 11) for one reader; every fault becomes an item, never an exception."""
     started = clock.monotonic()
     reader_ok = CheckItem(
         ItemId.READER, Status.PASS, _("Reader '{name}' present").format(name=slot.reader)
@@ -351,9 +401,20 @@ def check_reader(
         items += failed_items(failure, match)
     else:
         sws = recorder.sws if recorder else []
-        more, certs = reading_items(readings, match, sws, clock, options.thresholds)
+        more, certs = reading_items(readings, match, sws, clock, options.thresholds, true_now)
         items += more
     first = readings[0] if readings else None
+    network = options.network
+    # Item 11 exists when a revocation checker is configured or the user turned the network off.
+    asks = network is not None and (not network.enabled or network.revocation is not None)
+    if asks and failure is not None:
+        items.append(
+            CheckItem(ItemId.REVOCATION, Status.SKIP, _("Not checked"), code="not_checked")
+        )
+    elif network is not None and asks and items[-1].item is ItemId.EXPIRY:
+        # The card session is closed by now: the network is asked about certificates already read.
+        certs = _with_revocation(certs, readings, network)
+        items.append(revocation_item(certs, first.issuer_service if first else None))
     return ReaderReport(
         reader=slot.reader,
         items=tuple(items),
@@ -368,6 +429,52 @@ def check_reader(
         apdus=apdus,
         duration_ms=round((clock.monotonic() - started) * 1000, 1),
     )
+
+
+def _with_revocation(
+    certs: list[CertInfo], readings: list[CardReading], network: NetworkChecks
+) -> list[CertInfo]:
+    """The certificates, users' ones with their revocation status (asked in parallel)."""
+    parsed: dict[str, x509.Certificate] = {}
+    for reading in readings:
+        for card_cert in reading.certificates:
+            try:
+                cert = load(card_cert.der)
+                parsed[cert.fingerprint(hashes.SHA256()).hex()] = cert
+            except Exception:  # unreadable certificates are item 6's business
+                continue
+    authorities = [parsed[c.sha256] for c in certs if c.is_ca and c.sha256 in parsed]
+    users = [c for c in certs if not c.is_ca and c.sha256 in parsed]
+    checker = network.revocation if network.enabled else None
+    statuses: dict[str, RevocationStatus] = {}
+    if checker is None:
+        cause = "off" if not network.enabled else "not_configured"
+        statuses = {c.sha256: _not_checked(cause) for c in users}
+    else:
+        # An expired certificate drops off the issuer's lists: asking about it tells nothing.
+        statuses = {c.sha256: _not_checked("expired") for c in users if c.days_left < 0}
+        live = [c for c in users if c.days_left >= 0]
+        if live:
+            with ThreadPoolExecutor(max_workers=min(4, len(live))) as pool:
+                answers = pool.map(lambda c: _ask(checker, parsed[c.sha256], authorities), live)
+                statuses.update(zip((c.sha256 for c in live), answers, strict=True))
+    return [replace(c, revocation=statuses[c.sha256]) if c.sha256 in statuses else c for c in certs]
+
+
+def _not_checked(cause: str) -> RevocationStatus:
+    return RevocationStatus(RevocationState.NOT_CHECKED, cause=cause)
+
+
+def _ask(
+    checker: RevocationChecker, cert: x509.Certificate, authorities: list[x509.Certificate]
+) -> RevocationStatus:
+    try:
+        return checker.check(cert, find_issuer(cert, authorities))
+    except Exception as exc:  # a checker bug costs this certificate's status only
+        log.exception("revocation checker failed")
+        return RevocationStatus(
+            RevocationState.UNKNOWN, cause="internal_error", detail=type(exc).__name__
+        )
 
 
 def _order(atr: bytes) -> list[ModuleType]:

@@ -14,6 +14,7 @@ from .check import CheckOptions, Middleware, run_check
 from .clock import SystemClock
 from .i18n import _, set_language
 from .model import Health
+from .net import DEFAULT_NTP_SERVERS, DEFAULT_TIME_URL, NetworkChecks, live
 from .render import render
 from .report_json import dumps
 
@@ -68,6 +69,31 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     check.add_argument("--no-pkcs11", action="store_true", help=_("never load PKCS#11 modules"))
+    check.add_argument(
+        "--offline",
+        "--no-network",
+        dest="offline",
+        action="store_true",
+        help=_("no network checks: contact no time server, OCSP responder or CRL"),
+    )
+    check.add_argument(
+        "--ntp-server",
+        action="append",
+        metavar="HOST[:PORT]",
+        default=[],
+        help=_(
+            "SNTP server for the clock check (repeatable; default: time.stdtime.gov.tw, "
+            "pool.ntp.org)"
+        ),
+    )
+    check.add_argument(
+        "--time-url",
+        metavar="URL",
+        help=_(
+            "web site whose Date header is the clock check's fallback when no SNTP server "
+            "answers (default: https://moica.nat.gov.tw; 'none' turns it off)"
+        ),
+    )
     run = sub.add_parser(
         "run",
         help=_("watch every reader from the system tray"),
@@ -110,6 +136,21 @@ def _middleware(args: argparse.Namespace) -> list[Middleware]:
     return list(discover(args.pkcs11_module))
 
 
+def _network(args: argparse.Namespace, clock: SystemClock) -> NetworkChecks:
+    if args.offline:
+        return NetworkChecks.off()
+    if args.demo:
+        from .sim.scenarios import network
+
+        return network(args.demo, clock.now())
+    time_url = args.time_url or DEFAULT_TIME_URL
+    return live(
+        clock,
+        ntp_servers=tuple(args.ntp_server) or DEFAULT_NTP_SERVERS,
+        time_url=None if time_url.lower() == "none" else time_url,
+    )
+
+
 def _check(args: argparse.Namespace) -> int:
     from .sim.scenarios import SCENARIOS, build
 
@@ -145,7 +186,8 @@ def _check(args: argparse.Namespace) -> int:
             return int(Health.UNKNOWN)
         backend = PcscBackend()
         middleware = _middleware(args)
-    report = run_check(backend, clock, CheckOptions(reader=args.reader), middleware)
+    options = CheckOptions(reader=args.reader, network=_network(args, clock))
+    report = run_check(backend, clock, options, middleware)
     if args.json:
         print(dumps(report))
     else:

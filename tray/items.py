@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
+
 from . import advice
 from .apdu import describe_sw
 from .atr import AtrMatch
-from .certinfo import describe
+from .certinfo import days_left, describe
 from .clock import Clock
 from .errors import CardDataError
 from .i18n import _, join_clauses, join_list, labelled, ngettext, sentences
@@ -17,10 +20,11 @@ from .model import (
     ItemId,
     PinState,
     PinStatus,
+    RevocationState,
     Status,
 )
 from .profiles.common import is_card_error
-from .validity import Thresholds, expiry, valid_from
+from .validity import Thresholds, expiry, judged_by_true_time, valid_from
 
 
 def detail(text: str, limit: int = 120) -> str:
@@ -46,7 +50,7 @@ def failed_items(failure: CheckItem, match: AtrMatch | None) -> list[CheckItem]:
         items.append(identified(match))
     items.append(failure)
     for item_id in ItemId:
-        if item_id > failure.item:
+        if failure.item < item_id <= ItemId.EXPIRY:
             items.append(CheckItem(item_id, Status.SKIP, _("Not checked"), code="not_checked"))
     return items
 
@@ -57,7 +61,9 @@ def reading_items(
     sws: list[int],
     clock: Clock,
     thresholds: Thresholds,
+    true_now: datetime | None = None,
 ) -> tuple[list[CheckItem], list[CertInfo]]:
+    """Items 4-9; with ``true_now`` (a measured time) items 8-9 are judged by it too."""
     if not readings:
         items = [identified(match)]
         card_errors = [sw for sw in sws if is_card_error(sw)]
@@ -125,8 +131,14 @@ def reading_items(
     items.append(_pin_item([p for r in readings for p in r.pins], readings[0].issuer_service))
     users = [c for c in certs if not c.is_ca]
     if users:
-        items.append(valid_from(users, now, thresholds))
-        items.append(expiry(users, now, thresholds, readings[0].issuer_service))
+        service = readings[0].issuer_service
+        start = valid_from(users, now, thresholds)
+        end = expiry(users, now, thresholds, service)
+        if true_now is not None:
+            truly = [replace(c, days_left=days_left(c.not_after, true_now)) for c in users]
+            start = judged_by_true_time(start, valid_from(truly, true_now, thresholds), true_now)
+            end = judged_by_true_time(end, expiry(truly, true_now, thresholds, service), true_now)
+        items += [start, end]
     else:
         for item_id in (ItemId.VALID_FROM, ItemId.EXPIRY):
             items.append(
@@ -232,3 +244,140 @@ def _pin_item(pins: list[PinStatus], issuer_service: str | None) -> CheckItem:
             code="pin_not_readable",
         )
     return CheckItem(ItemId.PIN, Status.PASS, summary)
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _reason_text(reason: str) -> str:
+    """RFC 5280 CRLReason names in words."""
+    return {
+        "unspecified": _("unspecified"),
+        "key_compromise": _("key compromise"),
+        "ca_compromise": _("CA compromise"),
+        "affiliation_changed": _("affiliation changed"),
+        "superseded": _("superseded"),
+        "cessation_of_operation": _("cessation of operation"),
+        "certificate_hold": _("certificate on hold"),
+        "privilege_withdrawn": _("privilege withdrawn"),
+        "aa_compromise": _("AA compromise"),
+        "remove_from_crl": _("removed from the CRL"),
+    }.get(reason, reason)
+
+
+def _unknown_cause_text(cause: str) -> str:
+    return {
+        "no_responder": _("the certificate names no OCSP responder or CRL"),
+        "issuer_missing": _("the issuer's certificate is not available"),
+        "unreachable": _("the issuer's server cannot be reached"),
+        "timeout": _("the issuer's server did not answer in time"),
+        "http_error": _("the issuer's server answered with an error"),
+        "responder_error": _("the OCSP responder refused to answer"),
+        "responder_unknown": _("the issuer does not know this certificate"),
+        "malformed": _("the answer is not readable"),
+        "bad_signature": _("the answer's signature is not valid: rejected"),
+        "stale": _("the answer is out of date: rejected"),
+        "internal_error": _("Cardwatch failed while asking"),
+    }.get(cause, cause)
+
+
+def _source_text(source: str) -> str:
+    return {"ocsp": "OCSP", "crl": "CRL"}.get(source, source)
+
+
+def revocation_item(certs: list[CertInfo], issuer_service: str | None) -> CheckItem:
+    """Item 11: are the user certificates revoked? Unknown is shown, never an alarm."""
+    users = [c for c in certs if not c.is_ca and c.revocation is not None]
+    if not users:
+        return CheckItem(
+            ItemId.REVOCATION,
+            Status.SKIP,
+            _("No user certificate to check"),
+            code="no_certificate",
+        )
+    by_state: dict[RevocationState, list[CertInfo]] = {}
+    for cert in users:
+        assert cert.revocation is not None
+        by_state.setdefault(cert.revocation.state, []).append(cert)
+    revoked = by_state.get(RevocationState.REVOKED, [])
+    if revoked:
+        first = revoked[0]
+        status = first.revocation
+        assert status is not None
+        label = first.label or first.slot
+        date = _when(status.revoked_at) if status.revoked_at else "?"
+        if status.reason:
+            summary = _("Certificate '{label}' was revoked on {date} (reason: {reason})").format(
+                label=label, date=date, reason=_reason_text(status.reason)
+            )
+        else:
+            summary = _("Certificate '{label}' was revoked on {date}").format(
+                label=label, date=date
+            )
+        if status.checked_at:
+            summary = join_clauses(
+                [
+                    summary,
+                    _("confirmed by {source} at {when}").format(
+                        source=_source_text(status.source), when=_when(status.checked_at)
+                    ),
+                ]
+            )
+        return CheckItem(
+            ItemId.REVOCATION,
+            Status.FAIL,
+            summary,
+            advice.revoked(issuer_service),
+            Cause.CERTIFICATE,
+            "revoked",
+        )
+    unknown = by_state.get(RevocationState.UNKNOWN, [])
+    if unknown:
+        first = unknown[0]
+        status = first.revocation
+        assert status is not None
+        summary = _("Revocation status of '{label}' unknown: {why}").format(
+            label=first.label or first.slot, why=_unknown_cause_text(status.cause)
+        )
+        if status.detail:
+            summary += f" ({detail(status.detail, 100)})"
+        if status.checked_at:
+            last = _("last confirmed not revoked at {when}").format(when=_when(status.checked_at))
+        else:
+            last = _("never confirmed")
+        summary = join_clauses([summary, last])
+        return CheckItem(
+            ItemId.REVOCATION,
+            Status.SKIP,
+            summary,
+            _("Cardwatch asks again at the next check; this alone is no reason to worry."),
+            code="revocation_unknown",
+        )
+    good = by_state.get(RevocationState.GOOD, [])
+    if good:
+        times = [c.revocation.checked_at for c in good if c.revocation and c.revocation.checked_at]
+        sources = sorted({_source_text(c.revocation.source) for c in good if c.revocation})
+        summary = _("Not revoked: {labels}").format(
+            labels=join_list(c.label or c.slot for c in good)
+        )
+        if times:
+            confirmed = _("confirmed by {source} at {when}").format(
+                source=join_list(sources), when=_when(min(times))
+            )
+            summary = join_clauses([summary, confirmed])
+        return CheckItem(ItemId.REVOCATION, Status.PASS, summary)
+    causes = {c.revocation.cause for c in users if c.revocation}
+    if causes == {"expired"}:
+        return CheckItem(
+            ItemId.REVOCATION,
+            Status.SKIP,
+            _("Revocation not checked: the certificates have expired"),
+            code="revocation_not_checked",
+        )
+    return CheckItem(
+        ItemId.REVOCATION,
+        Status.SKIP,
+        _("Revocation not checked: network checks are off"),
+        code="revocation_off",
+    )

@@ -56,6 +56,8 @@ class ItemId(enum.IntEnum):
     PIN = 7
     VALID_FROM = 8
     EXPIRY = 9
+    CLOCK = 10
+    REVOCATION = 11
 
     @property
     def key(self) -> str:
@@ -121,6 +123,67 @@ class CardReading:
     issuer_service: str | None = None
 
 
+class RevocationState(enum.Enum):
+    """What the issuer says about a certificate."""
+
+    GOOD = "good"
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"
+    NOT_CHECKED = "not_checked"
+
+
+@dataclass(frozen=True)
+class RevocationStatus:
+    """One certificate's revocation status, as an OCSP responder or a CRL gave it."""
+
+    state: RevocationState
+    #: "ocsp" or "crl" for an answer; "" when there is none
+    source: str = ""
+    revoked_at: datetime | None = None
+    #: RFC 5280 CRLReason, e.g. "key_compromise"; None when not given
+    reason: str | None = None
+    #: when the issuer's answer was fetched: the status was last confirmed then
+    checked_at: datetime | None = None
+    next_update: datetime | None = None
+    #: the URL asked (OCSP responder or CRL)
+    responder: str = ""
+    #: why the state is unknown or not checked, as a stable code (e.g. "bad_signature")
+    cause: str = ""
+    #: technical detail for the log and the summary line (not translated)
+    detail: str = ""
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class ClockMeasurement:
+    """How far this computer's clock is off, as a time server told it."""
+
+    #: the server's time minus this computer's clock: positive means the clock is slow
+    offset_seconds: float
+    #: "sntp", "http_date" or "simulated"
+    source: str
+    server: str
+    #: this computer's clock (UTC) when it was measured
+    measured_at: datetime
+    delay_seconds: float = 0.0
+    samples: int = 1
+    #: how precise the offset is (half the round trip, plus the server's resolution)
+    uncertainty_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ClockUnknown:
+    """No trustworthy measurement: why, and which servers were asked."""
+
+    #: "off", "unreachable", "timeout", "garbage", "disagree" or "not_configured"
+    cause: str
+    detail: str = ""
+    tried: tuple[str, ...] = ()
+
+
+ClockReading = ClockMeasurement | ClockUnknown
+
+
 @dataclass(frozen=True)
 class CertInfo:
     """A parsed certificate, as shown to the user."""
@@ -137,6 +200,7 @@ class CertInfo:
     key_usage: tuple[str, ...]
     is_ca: bool
     sha256: str
+    revocation: RevocationStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +245,9 @@ class CheckReport:
     readers: tuple[ReaderReport, ...] = ()
     reader_item: CheckItem | None = None
     language: str = "en"
+    #: item 10, "computer clock": the measurement (or why there is none) and the verdict
+    clock: CheckItem | None = None
+    clock_reading: ClockReading | None = None
 
     @property
     def health(self) -> Health:
@@ -189,7 +256,11 @@ class CheckReport:
             return Health.CRITICAL
         if self.reader_item is not None and self.reader_item.status is Status.FAIL:
             return Health.CRITICAL
+        if self.clock is not None and self.clock.status is Status.FAIL:
+            return Health.CRITICAL
         verdicts = [r.health for r in self.readers]
+        if self.clock is not None and self.clock.status is Status.WARN:
+            verdicts.append(Health.WARNING)
         for level in (Health.CRITICAL, Health.WARNING, Health.OK):
             if level in verdicts:
                 return level

@@ -8,7 +8,15 @@ import unicodedata
 
 from . import __version__
 from .i18n import _, labelled, ngettext
-from .model import CertInfo, CheckItem, CheckReport, Health, Status
+from .model import (
+    CertInfo,
+    CheckItem,
+    CheckReport,
+    Health,
+    RevocationState,
+    RevocationStatus,
+    Status,
+)
 
 _COLOURS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "90"}
 _HEALTH_COLOURS = {
@@ -90,7 +98,7 @@ def _cert_lines(cert: CertInfo) -> list[str]:
     else:
         left = ngettext("{n} day left", "{n} days left", cert.days_left).format(n=cert.days_left)
     kind = _("CA certificate") if cert.is_ca else (cert.label or cert.slot)
-    return [
+    lines = [
         "     • " + labelled(kind, cert.common_name or cert.subject),
         "       "
         + _("serial {serial} · valid {start} → {end} ({left})").format(
@@ -100,6 +108,24 @@ def _cert_lines(cert: CertInfo) -> list[str]:
             left=left,
         ),
     ]
+    revocation = _revocation_line(cert.revocation)
+    if revocation:
+        lines.append("       " + revocation)
+    return lines
+
+
+def _revocation_line(status: RevocationStatus | None) -> str:
+    if status is None or status.state is RevocationState.NOT_CHECKED:
+        return ""
+    when = status.checked_at.strftime("%Y-%m-%d %H:%M UTC") if status.checked_at else ""
+    if status.state is RevocationState.REVOKED:
+        date = status.revoked_at.strftime("%Y-%m-%d") if status.revoked_at else "?"
+        return _("REVOKED on {date} (confirmed {when})").format(date=date, when=when)
+    if status.state is RevocationState.GOOD:
+        return _("not revoked (confirmed {when})").format(when=when)
+    if when:
+        return _("revocation status unknown (last confirmed {when})").format(when=when)
+    return _("revocation status unknown")
 
 
 def render(report: CheckReport, *, colour: bool = False) -> str:
@@ -112,6 +138,8 @@ def render(report: CheckReport, *, colour: bool = False) -> str:
         "",
     ]
     out += _item_lines(report.service, paint)
+    if report.clock is not None:
+        out += _item_lines(report.clock, paint)
     if report.reader_item is not None:
         out += _item_lines(report.reader_item, paint)
     for reader in report.readers:

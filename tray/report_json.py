@@ -11,13 +11,70 @@ from datetime import datetime
 from typing import Any
 
 from . import __version__
-from .model import CertInfo, CheckItem, CheckReport, PinStatus, ReaderReport
+from .model import (
+    CertInfo,
+    CheckItem,
+    CheckReport,
+    ClockMeasurement,
+    ClockUnknown,
+    PinStatus,
+    ReaderReport,
+    RevocationStatus,
+)
 
 SCHEMA = "cardwatch.check/1"
 
 
 def _time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _maybe_time(moment: datetime | None) -> str | None:
+    return _time(moment) if moment is not None else None
+
+
+def _revocation(status: RevocationStatus | None) -> dict[str, Any] | None:
+    if status is None:
+        return None
+    return {
+        "status": status.state.value,
+        "revoked_at": _maybe_time(status.revoked_at),
+        "reason": status.reason,
+        "source": status.source or None,
+        "checked_at": _maybe_time(status.checked_at),
+        "next_update": _maybe_time(status.next_update),
+        "responder": status.responder or None,
+        "cause": status.cause or None,
+        "detail": status.detail or None,
+        "cached": status.cached,
+    }
+
+
+def _clock(report: CheckReport) -> dict[str, Any] | None:
+    if report.clock is None:
+        return None
+    reading = report.clock_reading
+    data: dict[str, Any] = {
+        "status": report.clock.status.value,
+        "offset_seconds": None,
+        "source": None,
+        "server": None,
+        "measured_at": None,
+        "uncertainty_seconds": None,
+        "cause": None,
+        "item": _item(report.clock),
+    }
+    if isinstance(reading, ClockMeasurement):
+        data.update(
+            offset_seconds=round(reading.offset_seconds, 3),
+            source=reading.source,
+            server=reading.server,
+            measured_at=_time(reading.measured_at),
+            uncertainty_seconds=round(reading.uncertainty_seconds, 3),
+        )
+    elif isinstance(reading, ClockUnknown):
+        data.update(cause=reading.cause, server=", ".join(reading.tried) or None)
+    return data
 
 
 def _item(item: CheckItem) -> dict[str, Any]:
@@ -46,6 +103,7 @@ def _cert(cert: CertInfo) -> dict[str, Any]:
         "key_usage": list(cert.key_usage),
         "is_ca": cert.is_ca,
         "sha256": cert.sha256,
+        "revocation": _revocation(cert.revocation),
     }
 
 
@@ -92,6 +150,7 @@ def to_dict(report: CheckReport) -> dict[str, Any]:
         "exit_code": int(report.health),
         "service": _item(report.service),
         "reader_item": _item(report.reader_item) if report.reader_item else None,
+        "clock": _clock(report),
         "readers": [_reader(r) for r in report.readers],
     }
 

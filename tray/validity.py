@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from . import RELEASE_DATE
 from .advice import renew, renew_expired
-from .i18n import _, ngettext
+from .i18n import _, ngettext, sentences
 from .model import Cause, CertInfo, CheckItem, ItemId, Status
 
 
@@ -145,3 +145,34 @@ def expiry(
                 ItemId.EXPIRY, status, summary, renew(issuer_service), Cause.CERTIFICATE, code
             )
     return CheckItem(ItemId.EXPIRY, Status.PASS, summary)
+
+
+def judged_by_true_time(by_clock: CheckItem, by_truth: CheckItem, true_now: datetime) -> CheckItem:
+    """Item 8 or 9 judged by this computer's clock and by the measured time: the worse wins.
+
+    When the two verdicts differ, the summary says so and names the clock.
+    """
+    if (by_clock.status, by_clock.code) == (by_truth.status, by_truth.code):
+        return by_clock
+    when = true_now.strftime("%Y-%m-%d %H:%M UTC")
+    fix = _(
+        "This computer's clock is wrong: set the date and time correctly (turn on automatic "
+        "time), then check again."
+    )
+    if by_clock.status.rank >= by_truth.status.rank:
+        return replace(
+            by_clock,
+            summary=_(
+                "{verdict}; by the measured time ({when}) this is not so: this computer's clock "
+                "is wrong"
+            ).format(verdict=by_clock.summary, when=when),
+            advice=fix,
+            cause=Cause.CLOCK,
+        )
+    return replace(
+        by_truth,
+        summary=_("{verdict} (by the measured time, {when}; this computer's clock differs)").format(
+            verdict=by_truth.summary, when=when
+        ),
+        advice=sentences(by_truth.advice, fix) if by_truth.advice else fix,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import warnings
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
@@ -214,6 +215,27 @@ def cardwatch_test_ca() -> CertAndKey:
     return make_ca(subject, TEST_CA_NOT_BEFORE, TEST_CA_NOT_AFTER)
 
 
+@dataclass(frozen=True)
+class Urls:
+    """Where a certificate says its issuer answers: OCSP, caIssuers and the CRL."""
+
+    ocsp: str | None = None
+    ca_issuers: str | None = None
+    crl: str | None = None
+
+    @classmethod
+    def under(
+        cls, base: str, *, ocsp: bool = True, ca_issuers: bool = True, crl: bool = True
+    ) -> Urls:
+        """``base``/ocsp, ``base``/ca.cer and ``base``/ca.crl (a loopback test server)."""
+        base = base.rstrip("/")
+        return cls(
+            f"{base}/ocsp" if ocsp else None,
+            f"{base}/ca.cer" if ca_issuers else None,
+            f"{base}/ca.crl" if crl else None,
+        )
+
+
 def validity(
     now: datetime,
     days_left: float,
@@ -237,13 +259,24 @@ def moica_person(
     usage: KeyUsageKind = "sign",
     not_yet_valid: float | None = None,
     serial: int | None = None,
+    urls: Urls | None = None,
 ) -> x509.Certificate:
     """A MOICA citizen certificate (subject C=TW, CN, serialNumber) issued by :func:`moica_ca`."""
     not_before, not_after = validity(now, days_left, valid_days, not_yet_valid)
     subject = dn(("C", "TW"), ("CN", name), ("serialNumber", serial_digits))
     ca_cert, ca_key = moica_ca()
+    urls = urls or Urls()
     return make_cert(
-        subject, ca_cert, ca_key, not_before, not_after, serial=serial, key_usage=usage
+        subject,
+        ca_cert,
+        ca_key,
+        not_before,
+        not_after,
+        serial=serial,
+        key_usage=usage,
+        aia_ocsp=urls.ocsp,
+        ca_issuers=urls.ca_issuers,
+        crl_url=urls.crl,
     )
 
 
@@ -256,13 +289,24 @@ def piv_person(
     usage: KeyUsageKind = "auth",
     not_yet_valid: float | None = None,
     serial: int | None = None,
+    urls: Urls | None = None,
 ) -> x509.Certificate:
     """A PIV holder certificate issued by :func:`cardwatch_test_ca`."""
     not_before, not_after = validity(now, days_left, valid_days, not_yet_valid)
     subject = dn(("C", "US"), ("O", "Cardwatch Test"), ("OU", "PIV"), ("CN", name))
     ca_cert, ca_key = cardwatch_test_ca()
+    urls = urls or Urls()
     return make_cert(
-        subject, ca_cert, ca_key, not_before, not_after, serial=serial, key_usage=usage
+        subject,
+        ca_cert,
+        ca_key,
+        not_before,
+        not_after,
+        serial=serial,
+        key_usage=usage,
+        aia_ocsp=urls.ocsp,
+        ca_issuers=urls.ca_issuers,
+        crl_url=urls.crl,
     )
 
 

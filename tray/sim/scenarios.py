@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..i18n import N_
+from ..net import NetworkChecks
 from . import certs
 from .card import VirtualCard
 from .cards import (
@@ -23,6 +24,7 @@ from .cards import (
     PivCard,
     UnknownCard,
 )
+from .network import SimClockProbe, SimRevocationChecker
 
 READER_0 = "Cardwatch Demo Reader 0"
 READER_1 = "Cardwatch Demo Reader 1"
@@ -47,6 +49,8 @@ SCENARIOS: dict[str, str] = {
     "unknown-card": N_("A card of a type Cardwatch does not know"),
     "bad-der": N_("A MOICA card whose certificate data is corrupt"),
     "garbage-piv": N_("A PIV card whose data objects are malformed"),
+    "clock-skew": N_("A healthy MOICA card on a computer whose clock is 8 hours ahead"),
+    "revoked": N_("A MOICA card whose signature certificate has been revoked"),
 }
 
 
@@ -55,11 +59,17 @@ def _der(cert: x509.Certificate) -> bytes:
 
 
 def moica_certs(
-    now: datetime, days_left: float, *, not_yet_valid: float | None = None
+    now: datetime,
+    days_left: float,
+    *,
+    not_yet_valid: float | None = None,
+    urls: certs.Urls | None = None,
 ) -> list[MoicaCert]:
     """Signing, encryption, CA and root CA certificates as a MOICA card stores them."""
-    sign = certs.moica_person(now, days_left, usage="sign", not_yet_valid=not_yet_valid)
-    encrypt = certs.moica_person(now, days_left, usage="encrypt", not_yet_valid=not_yet_valid)
+    sign = certs.moica_person(now, days_left, usage="sign", not_yet_valid=not_yet_valid, urls=urls)
+    encrypt = certs.moica_person(
+        now, days_left, usage="encrypt", not_yet_valid=not_yet_valid, urls=urls
+    )
     return [
         (_der(sign), "Signature certificate", False),
         (_der(encrypt), "Encryption certificate", False),
@@ -68,11 +78,13 @@ def moica_certs(
     ]
 
 
-def piv_certs(now: datetime, days_left: float) -> dict[int, bytes]:
+def piv_certs(
+    now: datetime, days_left: float, *, urls: certs.Urls | None = None
+) -> dict[int, bytes]:
     """Authentication (9A) and signature (9C) certificates for a PIV card."""
     return {
-        0x9A: _der(certs.piv_person(now, days_left, usage="auth")),
-        0x9C: _der(certs.piv_person(now, days_left, usage="sign")),
+        0x9A: _der(certs.piv_person(now, days_left, usage="auth", urls=urls)),
+        0x9C: _der(certs.piv_person(now, days_left, usage="sign", urls=urls)),
     }
 
 
@@ -104,7 +116,24 @@ _BUILDERS: dict[str, Callable[[datetime], Readers]] = {
     "unknown-card": lambda now: _one(UnknownCard()),
     "bad-der": lambda now: _one(BadDerMoicaCard(moica_certs(now, 412), DEMO_CARD_NUMBER)),
     "garbage-piv": lambda now: _one(GarbageTlvPivCard(piv_certs(now, 800))),
+    "clock-skew": lambda now: _one(MoicaGen1Card(moica_certs(now, 412), DEMO_CARD_NUMBER)),
+    "revoked": lambda now: _one(MoicaGen1Card(moica_certs(now, 412), DEMO_CARD_NUMBER)),
 }
+
+#: The simulated clock offset of each scenario (server time minus this computer's clock).
+_OFFSETS: dict[str, float] = {"clock-skew": -8 * 3600 - 40.0}
+_SMALL_OFFSET = 0.2
+
+
+def network(name: str, now: datetime) -> NetworkChecks:
+    """The simulated network answers of scenario ``name``: nothing is contacted."""
+    offset = _OFFSETS.get(name, _SMALL_OFFSET)
+    revoked = (now - timedelta(days=12), "key_compromise") if name == "revoked" else None
+    return NetworkChecks(
+        enabled=True,
+        clock=SimClockProbe(offset, now),
+        revocation=SimRevocationChecker(now, revoked),
+    )
 
 
 def build(name: str, now: datetime) -> Readers:
