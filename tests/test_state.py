@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -103,3 +104,28 @@ def test_with_reader_keeps_readers_sorted_and_unique() -> None:
     assert [r.reader for r in state.readers] == ["a", "b"]
     assert state.without_reader("a").readers == (ReaderState("b", Phase.CHECKING),)
     assert datetime.now(timezone.utc)
+
+
+def _clock(status: Status, summary: str) -> CheckItem:
+    return CheckItem(ItemId.CLOCK, status, summary, code="test")
+
+
+def test_clock_ok_shows_on_each_card_line() -> None:
+    set_language("en")
+    state = replace(UP.with_reader(checked("default")), clock=_clock(Status.PASS, "fine"))
+    assert tooltip(state).splitlines()[1] == "MOICA card TP0317…: valid 412 days, clock OK"
+    assert icon_state(state) is IconState.OK
+
+
+def test_wrong_clock_colours_the_icon_and_has_its_own_line() -> None:
+    set_language("en")
+    card = UP.with_reader(checked("default"))
+    slow = replace(card, clock=_clock(Status.WARN, "The clock is 7 minutes slow"))
+    assert icon_state(slow) is IconState.WARNING
+    assert tooltip(slow).splitlines()[-1] == "The clock is 7 minutes slow"
+    wrong = replace(card, clock=_clock(Status.FAIL, "The clock is 8 hours behind"))
+    assert icon_state(wrong) is IconState.ERROR
+    # An unknown clock (no network) is never an alarm and adds nothing.
+    unknown = replace(card, clock=_clock(Status.SKIP, "not measured"))
+    assert icon_state(unknown) is IconState.OK
+    assert "not measured" not in tooltip(unknown)

@@ -313,6 +313,8 @@ class Daemon:
         if report is not None and report.service.status is Status.FAIL:
             self._service_down_item(report.service)
             return
+        if report is not None and report.clock is not None and report.clock != self.state.clock:
+            self._publish(replace(self.state, clock=report.clock))
         if self._tokens.get(done.reader) != done.token:
             # The card was pulled or replaced during the check: check the new one, if any.
             if done.reader in self._cards:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from .i18n import _, join_list, labelled, ngettext
-from .model import CheckItem, Health, ItemId, ReaderReport
+from .model import CheckItem, Health, ItemId, ReaderReport, Status
 
 
 class IconState(enum.Enum):
@@ -54,6 +54,8 @@ class DaemonState:
     service_item: CheckItem | None = None
     paused: bool = False
     updated_at: datetime | None = None
+    #: item 10, "computer clock", from the latest check (None until a check has judged it)
+    clock: CheckItem | None = None
 
     def reader(self, name: str) -> ReaderState | None:
         """The state of reader ``name``, if known."""
@@ -94,6 +96,11 @@ def icon_state(state: DaemonState) -> IconState:
     icons = [reader_icon(r) for r in state.readers]
     if IconState.CHECKING in icons or state.service_up is None:
         return IconState.CHECKING
+    # A wrong clock makes every certificate verdict doubtful, card or no card.
+    if state.clock is not None and state.clock.status is Status.FAIL:
+        icons.append(IconState.ERROR)
+    elif state.clock is not None and state.clock.status is Status.WARN:
+        icons.append(IconState.WARNING)
     return max(icons, key=_RANK.index, default=IconState.IDLE)
 
 
@@ -127,8 +134,8 @@ def _worst_item(report: ReaderReport) -> CheckItem | None:
     return max(bad, key=lambda i: i.status.rank) if bad else None
 
 
-def reader_line(state: ReaderState) -> str:
-    """One line per reader for the tooltip and the menu."""
+def reader_line(state: ReaderState, clock: CheckItem | None = None) -> str:
+    """One line per reader for the tooltip and the menu; "clock OK" when the clock was checked."""
     if state.phase is Phase.EMPTY:
         return labelled(state.reader, _("no card"))
     if state.phase in (Phase.INSERTED, Phase.CHECKING) or state.report is None:
@@ -141,6 +148,8 @@ def reader_line(state: ReaderState) -> str:
     problem = _worst_item(report)
     if problem is not None and problem.item is not ItemId.EXPIRY:
         parts.append(problem.summary)
+    if clock is not None and clock.status is Status.PASS:
+        parts.append(_("clock OK"))
     if not parts:
         parts.append(_("OK"))
     return labelled(card_name(report), join_list(parts))
@@ -156,7 +165,9 @@ def tooltip(state: DaemonState) -> str:
     elif not state.readers:
         lines.append(_("No card reader connected"))
     else:
-        lines += [reader_line(r) for r in state.readers]
+        lines += [reader_line(r, state.clock) for r in state.readers]
+    if state.clock is not None and state.clock.status in (Status.WARN, Status.FAIL):
+        lines.append(state.clock.summary)
     if state.paused:
         lines.append(_("Notifications paused"))
     return "\n".join(lines)
