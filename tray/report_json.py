@@ -16,11 +16,13 @@ from .model import CertInfo, CheckItem, CheckReport, PinStatus, ReaderReport
 SCHEMA = "cardwatch.check/1"
 
 
-def _time(moment: datetime) -> str:
+def timestamp(moment: datetime) -> str:
+    """A UTC time as the schema writes it: 2026-11-24T16:30:00Z."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _item(item: CheckItem) -> dict[str, Any]:
+def item_to_dict(item: CheckItem) -> dict[str, Any]:
+    """One numbered item as JSON-able data."""
     return {
         "number": int(item.item),
         "key": item.item.key,
@@ -40,8 +42,8 @@ def _cert(cert: CertInfo) -> dict[str, Any]:
         "common_name": cert.common_name,
         "issuer": cert.issuer,
         "serial": cert.serial,
-        "not_before": _time(cert.not_before),
-        "not_after": _time(cert.not_after),
+        "not_before": timestamp(cert.not_before),
+        "not_after": timestamp(cert.not_after),
         "days_left": cert.days_left,
         "key_usage": list(cert.key_usage),
         "is_ca": cert.is_ca,
@@ -58,7 +60,8 @@ def _pin(pin: PinStatus) -> dict[str, Any]:
     }
 
 
-def _reader(report: ReaderReport) -> dict[str, Any]:
+def reader_to_dict(report: ReaderReport) -> dict[str, Any]:
+    """One reader's part of a check as JSON-able data (an element of ``readers``)."""
     card = None
     if report.card_type or report.card_kind:
         card = {
@@ -73,7 +76,7 @@ def _reader(report: ReaderReport) -> dict[str, Any]:
         "health": report.health.name.lower(),
         "atr": report.atr,
         "card": card,
-        "items": [_item(i) for i in report.items],
+        "items": [item_to_dict(i) for i in report.items],
         "certificates": [_cert(c) for c in report.certificates],
         "pins": [_pin(p) for p in report.pins],
         "apdus": report.apdus,
@@ -86,13 +89,13 @@ def to_dict(report: CheckReport) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "version": __version__,
-        "checked_at": _time(report.checked_at),
+        "checked_at": timestamp(report.checked_at),
         "language": report.language,
         "status": report.health.name.lower(),
         "exit_code": int(report.health),
-        "service": _item(report.service),
-        "reader_item": _item(report.reader_item) if report.reader_item else None,
-        "readers": [_reader(r) for r in report.readers],
+        "service": item_to_dict(report.service),
+        "reader_item": item_to_dict(report.reader_item) if report.reader_item else None,
+        "readers": [reader_to_dict(r) for r in report.readers],
     }
 
 
