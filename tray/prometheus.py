@@ -132,6 +132,8 @@ class TextfileWriter:
 
     def __init__(self, path: Path, min_interval: float = 0.25) -> None:
         self.path = path
+        if path.suffix != ".prom":
+            log.warning("node_exporter's textfile collector reads only *.prom files, not %s", path)
         self._checked_at: dict[str, datetime] = {}
         self._last: DaemonState | None = None
         self._writer: Coalescer[str] = Coalescer("cw-prometheus", self._write, min_interval)

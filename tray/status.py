@@ -316,7 +316,7 @@ def render_text(data: StatusData) -> str:
         lines.append(_("Last checks:"))
         lines += ["  " + entry_line(e) for e in reversed(data.entries[-RECENT_TEXT:])]
     if data.running is False:
-        lines.append(not_running_text())
+        lines.append(_("Start it with 'cardwatch run'."))
     return "\n".join(lines) + "\n"
 
 
