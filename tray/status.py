@@ -26,7 +26,7 @@ from .history import (
     load_history,
     parse_time,
 )
-from .i18n import _, labelled, ngettext
+from .i18n import _, join_list, labelled, ngettext
 from .model import (
     Cause,
     CertInfo,
@@ -270,12 +270,13 @@ def entry_line(entry: HistoryEntry) -> str:
     bad = [i for i in entry.items if i.status.rank >= 2]
     if bad:
         parts[0] += f" ({max(bad, key=lambda i: i.status.rank).code})"
-    if entry.days_left is not None:
-        parts.append(
-            ngettext("{n} day left", "{n} days left", entry.days_left).format(n=entry.days_left)
-        )
+    days = entry.days_left
+    if days is not None and days < 0:
+        parts.append(ngettext("expired {n} day ago", "expired {n} days ago", -days).format(n=-days))
+    elif days is not None:
+        parts.append(ngettext("{n} day left", "{n} days left", days).format(n=days))
     card = entry.card or _("no card")
-    return "  ".join([_when(entry.at), entry.reader, card, ", ".join(parts)])
+    return "  ".join([_when(entry.at), entry.reader, card, join_list(parts)])
 
 
 def _reader_text(slot: ReaderState) -> str:
