@@ -94,6 +94,19 @@ def test_history_is_loaded_once_at_start_and_extended(tmp_path: Path) -> None:
     assert [e.health for e in load_history(path)[0]] == [Health.OK, Health.CRITICAL]
 
 
+def test_keys_a_later_version_added_are_kept_on_rewrite(tmp_path: Path) -> None:
+    path = tmp_path / "history.json"
+    with History(path, FixedClock(NOW)) as history:
+        history.record(report("default"), NOW)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["entries"][0]["reader_firmware"] = "2.1"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with History(path, FixedClock(NOW)) as history:
+        history.record(report("expiring"), NOW + timedelta(hours=1))
+    entries = json.loads(path.read_text(encoding="utf-8"))["entries"]
+    assert entries[0]["reader_firmware"] == "2.1" and len(entries) == 2
+
+
 @pytest.mark.parametrize(
     "content",
     [
@@ -177,7 +190,7 @@ def test_recording_keeps_the_file_bounded(tmp_path: Path) -> None:
         for n in range(60):
             history.record(replace(one, reader=f"R{n % 3}"), NOW + timedelta(minutes=n))
     entries, _latest = load_history(path)
-    assert len(entries) == 20
+    assert 20 <= len(entries) <= 22  # pruned back to the cap once a tenth past it
     assert entries[-1].at == NOW + timedelta(minutes=59)
 
 
