@@ -243,26 +243,64 @@ def test_close_writes_the_pending_value_at_once() -> None:
     assert gate.written == [1, 2]
 
 
-def test_failing_writes_log_once_and_the_writer_keeps_going(
+def test_a_failed_write_is_logged_once_and_retried_until_it_succeeds(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    attempts: list[int] = []
+    written = threading.Event()
+
+    def write(value: int) -> None:
+        attempts.append(value)
+        if len(attempts) <= 3:
+            raise StorageError(tmp_path / "state.json", "No space left on device")
+        written.set()
+
+    writer: Coalescer[int] = Coalescer("test-writer", write, min_interval=0.001, max_retry=0.01)
+    with caplog.at_level(logging.INFO, logger="tray.storage"):
+        writer.submit(7)
+        assert writer.flush(10)  # tried once (and failed); flush does not wait for retries
+        assert written.wait(10)  # no new value came: the same one was tried again
+        writer.close()
+    assert attempts == [7, 7, 7, 7]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+    assert any("works again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_newer_value_replaces_one_that_failed() -> None:
+    attempts: list[int] = []
+
+    def write(value: int) -> None:
+        attempts.append(value)
+        if value == 1:
+            raise StorageError(Path("x"), "Read-only file system")
+
+    writer: Coalescer[int] = Coalescer("test-writer", write, min_interval=3600)
+    writer.submit(1)
+    assert writer.flush(10)
+    writer.submit(2)  # pending during the (long) pause before the retry ...
+    writer.close()  # ... and written at once on close
+    assert attempts == [1, 2]
+
+
+def test_a_bug_in_the_write_function_is_logged_and_not_retried(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     attempts: list[int] = []
 
     def write(value: int) -> None:
         attempts.append(value)
-        if value < 3:
-            raise StorageError(tmp_path / "state.json", "No space left on device")
+        raise RuntimeError("bug")
 
-    writer: Coalescer[int] = Coalescer("test-writer", write, min_interval=0)
-    with caplog.at_level(logging.INFO, logger="tray.storage"):
-        for value in range(4):
-            writer.submit(value)
-            assert writer.flush(10)
+    writer: Coalescer[int] = Coalescer("test-writer", write, min_interval=0.001)
+    with caplog.at_level(logging.ERROR, logger="tray.storage"):
+        writer.submit(1)
+        assert writer.flush(10)
+        writer.submit(2)
+        assert writer.flush(10)
         writer.close()
-    assert attempts == [0, 1, 2, 3]
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "No space left on device" in warnings[0]
-    assert any("works again" in r.getMessage() for r in caplog.records)
+    assert attempts == [1, 2]
+    assert len(caplog.records) == 2
 
 
 def test_an_idle_writer_starts_no_thread() -> None:

@@ -194,17 +194,27 @@ class Coalescer(Generic[T]):
 
     ``submit`` never blocks on the disk. When values arrive faster than ``min_interval``, the
     ones in between are skipped; the last one is always written (at the latest
-    ``min_interval`` after it came, at once on :meth:`close`). Idle, the thread sleeps in a
-    condition wait without a timeout: no wake-ups.
+    ``min_interval`` after it came, at once on :meth:`close`). A write that fails with
+    :class:`StorageError` (disk full, read-only) is logged once and retried with a growing
+    pause (up to ``max_retry`` seconds) until it succeeds or a newer value replaces it. Idle,
+    the thread sleeps in a condition wait without a timeout: no wake-ups.
     """
 
-    def __init__(self, name: str, write: Callable[[T], None], min_interval: float = 0.25) -> None:
+    def __init__(
+        self,
+        name: str,
+        write: Callable[[T], None],
+        min_interval: float = 0.25,
+        max_retry: float = 60.0,
+    ) -> None:
         self._name = name
         self._write = write
         self._min_interval = min_interval
+        self._max_retry = max_retry
         self._cond = threading.Condition()
         self._pending: list[T] = []  # at most one: the latest value
-        self._busy = False
+        self._submitted = 0  # values handed in so far
+        self._attempted = 0  # ... of which the latest has been tried (written or failed)
         self._closing = False
         self._thread: threading.Thread | None = None
         self._failure: str | None = None
@@ -216,20 +226,20 @@ class Coalescer(Generic[T]):
             if self._closing:
                 return
             self._pending[:] = [value]
+            self._submitted += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
             self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything submitted so far is written; False on timeout."""
+        """Wait until the latest value submitted so far has been tried; False on timeout."""
         with self._cond:
-            if self._thread is None:
-                return True
-            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            wanted = self._submitted
+            return self._cond.wait_for(lambda: self._attempted >= wanted, timeout)
 
     def close(self, timeout: float | None = 10.0) -> None:
-        """Write what is pending and stop the thread."""
+        """Write what is pending (one try) and stop the thread."""
         with self._cond:
             self._closing = True
             thread = self._thread
@@ -238,35 +248,45 @@ class Coalescer(Generic[T]):
             thread.join(timeout)
 
     def _run(self) -> None:
+        retry = self._min_interval
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._pending) or self._closing)
                 if not self._pending:
                     return
                 value = self._pending.pop()
-                self._busy = True
-            self._write_safely(value)
+                generation = self._submitted
+            outcome = self._write_safely(value)
             with self._cond:
-                self._busy = False
-                self.writes += 1
+                self._attempted = generation
+                self.writes += outcome is True
                 self._cond.notify_all()
+                if self._closing:
+                    continue
+                pause = self._min_interval
+                if outcome is False and not self._pending:
+                    self._pending.append(value)  # try again, unless a newer value comes
+                    pause = retry
+                    retry = min(retry * 2 if retry > 0 else 1.0, self._max_retry)
+                elif outcome is True:
+                    retry = self._min_interval
                 # The rate limit: after a write, let further values gather for a moment.
-                self._cond.wait_for(lambda: self._closing, self._min_interval)
+                self._cond.wait_for(lambda: self._closing, pause)
 
-    def _write_safely(self, value: T) -> None:
+    def _write_safely(self, value: T) -> bool | None:
+        """True: written; False: a storage failure, worth retrying; None: a bug, dropped."""
         try:
             self._write(value)
         except StorageError as exc:
             # One line per distinct failure, not one per snapshot of a full disk.
             if exc.reason != self._failure:
-                log.warning(
-                    "could not save %s: %s (will retry on the next change)", exc.path, exc.reason
-                )
+                log.warning("could not save %s: %s (will retry)", exc.path, exc.reason)
             self._failure = exc.reason
-            return
+            return False
         except Exception:  # a bug in a writer must not end the thread
             log.exception("%s: writing failed", self._name)
-            return
+            return None
         if self._failure is not None:
             log.info("%s: saving works again", self._name)
             self._failure = None
+        return True
