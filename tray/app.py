@@ -7,13 +7,16 @@ import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 from .check import CheckOptions, Middleware, check_one
 from .clock import Clock, SystemClock
 from .daemon import Checker, Daemon, DaemonOptions
 from .events import EventSource
+from .history import History
 from .model import CheckReport
+from .prometheus import TextfileWriter
 from .state import DaemonState, icon_state, tooltip
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,14 @@ def run(options: RunOptions, middleware: Sequence[Middleware] = ()) -> int:
     clock = SystemClock()
     daemon = build_daemon(options, clock, middleware)
     daemon.on_state(_log_state)
+    history = History.open_default(clock)
+    daemon.on_report(history.record)
+    daemon.on_state(history.save_state)
+    closers = [history.close]
+    if options.prometheus_textfile:
+        textfile = TextfileWriter(Path(options.prometheus_textfile))
+        daemon.on_state(textfile.on_state)
+        closers.append(textfile.close)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -94,4 +105,6 @@ def run(options: RunOptions, middleware: Sequence[Middleware] = ()) -> int:
         stopping.wait()
     finally:
         daemon.stop()
+        for close in closers:
+            close()
     return 0

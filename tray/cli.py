@@ -123,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
         help=_("PKCS#11 module to try for cards no built-in profile reads (repeatable)"),
     )
     run.add_argument("--no-pkcs11", action="store_true", help=_("never load PKCS#11 modules"))
+    status = sub.add_parser(
+        "status",
+        help=_("show the tray daemon's current state and its last checks"),
+        description=_(
+            "Show the state last saved by 'cardwatch run' and its last checks. Exit codes as "
+            "for check; 3 when Cardwatch is not running or has not checked a card yet."
+        ),
+    )
+    status.add_argument("--json", action="store_true", help=_("print the stable JSON form"))
     return parser
 
 
@@ -243,6 +252,15 @@ def _run(args: argparse.Namespace) -> int:
         return run(options, isolated(modules))
 
 
+def _status(args: argparse.Namespace) -> int:
+    from . import status
+    from .history import history_path, state_path
+
+    data = status.read(state_path(), history_path())
+    sys.stdout.write(status.render_json(data) if args.json else status.render_text(data))
+    return status.exit_code(data)
+
+
 def gui_main() -> int:
     """Entry point of the GUI script (no console window on Windows): ``cardwatch run``."""
     return main(["run"])
@@ -266,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "status":
+            return _status(args)
     except KeyboardInterrupt:
         return int(Health.UNKNOWN)
     except Exception as exc:  # the one place where any error becomes words

@@ -6,8 +6,6 @@ For now the text form of ``cardwatch check``; the HTML report replaces it in a l
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import webbrowser
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from .i18n import _, current_language
 from .model import CheckItem, CheckReport, ItemId, Status
 from .render import render
 from .state import DaemonState
+from .storage import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +35,9 @@ def as_check_report(state: DaemonState) -> CheckReport:
 
 
 def write_report(state: DaemonState, directory: Path) -> Path:
-    """Write the report into ``directory`` (atomically) and return its path."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write the report into ``directory`` (atomically) and return its path; StorageError."""
     path = directory / "report.txt"
-    text = render(as_check_report(state))
-    fd, temp = tempfile.mkstemp(prefix=".report-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, render(as_check_report(state)))
     return path
 
 

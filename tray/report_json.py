@@ -25,12 +25,13 @@ from .model import (
 SCHEMA = "cardwatch.check/1"
 
 
-def _time(moment: datetime) -> str:
+def timestamp(moment: datetime) -> str:
+    """A UTC time as the schema writes it: 2026-11-24T16:30:00Z."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _maybe_time(moment: datetime | None) -> str | None:
-    return _time(moment) if moment is not None else None
+    return timestamp(moment) if moment is not None else None
 
 
 def _revocation(status: RevocationStatus | None) -> dict[str, Any] | None:
@@ -62,14 +63,14 @@ def _clock(report: CheckReport) -> dict[str, Any] | None:
         "measured_at": None,
         "uncertainty_seconds": None,
         "cause": None,
-        "item": _item(report.clock),
+        "item": item_to_dict(report.clock),
     }
     if isinstance(reading, ClockMeasurement):
         data.update(
             offset_seconds=round(reading.offset_seconds, 3),
             source=reading.source,
             server=reading.server,
-            measured_at=_time(reading.measured_at),
+            measured_at=timestamp(reading.measured_at),
             uncertainty_seconds=round(reading.uncertainty_seconds, 3),
         )
     elif isinstance(reading, ClockUnknown):
@@ -77,7 +78,8 @@ def _clock(report: CheckReport) -> dict[str, Any] | None:
     return data
 
 
-def _item(item: CheckItem) -> dict[str, Any]:
+def item_to_dict(item: CheckItem) -> dict[str, Any]:
+    """One numbered item as JSON-able data."""
     return {
         "number": int(item.item),
         "key": item.item.key,
@@ -97,8 +99,8 @@ def _cert(cert: CertInfo) -> dict[str, Any]:
         "common_name": cert.common_name,
         "issuer": cert.issuer,
         "serial": cert.serial,
-        "not_before": _time(cert.not_before),
-        "not_after": _time(cert.not_after),
+        "not_before": timestamp(cert.not_before),
+        "not_after": timestamp(cert.not_after),
         "days_left": cert.days_left,
         "key_usage": list(cert.key_usage),
         "is_ca": cert.is_ca,
@@ -116,7 +118,8 @@ def _pin(pin: PinStatus) -> dict[str, Any]:
     }
 
 
-def _reader(report: ReaderReport) -> dict[str, Any]:
+def reader_to_dict(report: ReaderReport) -> dict[str, Any]:
+    """One reader's part of a check as JSON-able data (an element of ``readers``)."""
     card = None
     if report.card_type or report.card_kind:
         card = {
@@ -131,7 +134,7 @@ def _reader(report: ReaderReport) -> dict[str, Any]:
         "health": report.health.name.lower(),
         "atr": report.atr,
         "card": card,
-        "items": [_item(i) for i in report.items],
+        "items": [item_to_dict(i) for i in report.items],
         "certificates": [_cert(c) for c in report.certificates],
         "pins": [_pin(p) for p in report.pins],
         "apdus": report.apdus,
@@ -144,14 +147,14 @@ def to_dict(report: CheckReport) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "version": __version__,
-        "checked_at": _time(report.checked_at),
+        "checked_at": timestamp(report.checked_at),
         "language": report.language,
         "status": report.health.name.lower(),
         "exit_code": int(report.health),
-        "service": _item(report.service),
-        "reader_item": _item(report.reader_item) if report.reader_item else None,
+        "service": item_to_dict(report.service),
+        "reader_item": item_to_dict(report.reader_item) if report.reader_item else None,
         "clock": _clock(report),
-        "readers": [_reader(r) for r in report.readers],
+        "readers": [reader_to_dict(r) for r in report.readers],
     }
 
 
