@@ -32,9 +32,11 @@ def private_xdg_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ("XDG_DATA_HOME", "data"),
         ("XDG_CACHE_HOME", "cache"),
         ("XDG_STATE_HOME", "state"),
+        ("XDG_RUNTIME_DIR", "runtime"),
     ):
         path = tmp_path / "xdg" / name
         path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)  # platformdirs ignores a runtime dir that others could read
         monkeypatch.setenv(var, str(path))
 
 

@@ -219,6 +219,18 @@ def test_whether_the_daemon_runs_comes_from_its_pid_and_host() -> None:
     assert daemon_running({"running": False, "pid": os.getpid(), "host": host}) is False
 
 
+def test_the_single_instance_lock_settles_whether_the_daemon_runs() -> None:
+    from tray import instance
+
+    me = {"running": True, "pid": os.getpid(), "host": socket.gethostname()}
+    lock = instance.acquire()
+    assert isinstance(lock, instance.InstanceLock)
+    assert daemon_running({**me, "host": "elsewhere"}) is True
+    lock.release()
+    # The lock file is still there but free: the daemon has ended, whatever its pid says.
+    assert daemon_running(me) is False
+
+
 def test_status_of_a_live_demo_daemon(capsys: pytest.CaptureFixture[str]) -> None:
     clock = SystemClock()
     _source, checker = demo_parts("expiring", clock)
@@ -236,5 +248,5 @@ def test_status_of_a_live_demo_daemon(capsys: pytest.CaptureFixture[str]) -> Non
     finally:
         daemon.stop()
         history.close()
-    assert code == 1
+    assert code == 1, out
     assert f"  {READER_0}: MOICA card TP0317…: valid 21 days" in out.splitlines()

@@ -117,6 +117,21 @@ def acquire(path: Path | None = None) -> InstanceLock | AlreadyRunning:
     return InstanceLock(path, handle)
 
 
+def held(path: Path | None = None) -> bool | None:
+    """Whether a daemon holds the lock now (None: no daemon ever made the lock file here)."""
+    path = path or lock_path()
+    if not path.exists():
+        return None
+    try:
+        handle = open(path, "a+", encoding="ascii")  # noqa: SIM115 - closed below
+    except OSError:
+        return None
+    try:
+        return not _try_lock(handle)  # if we got it, nobody held it (we held it an instant)
+    finally:
+        handle.close()
+
+
 def running_pid(path: Path | None = None) -> int | None:
     """The pid of the running daemon, or None when no daemon holds the lock."""
     path = path or lock_path()

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, instance
 from .clock import Clock
 from .history import (
     STATE_SCHEMA,
@@ -51,9 +51,13 @@ RECENT_JSON = 50
 
 def daemon_running(document: Mapping[str, Any]) -> bool | None:
     """Whether the daemon that wrote ``document`` still runs (None: cannot tell)."""
-    # The lead's single-instance lock replaces this guess from the pid.
     if document.get("running") is False:
         return False
+    # The single-instance lock is the proof: the kernel drops it when the daemon ends.
+    locked = instance.held()
+    if locked is not None:
+        return locked
+    # No lock file (a state file from elsewhere, or an unusual runtime dir): guess from the pid.
     pid, host = document.get("pid"), document.get("host")
     if not isinstance(pid, int) or pid <= 0 or host != socket.gethostname():
         return None
