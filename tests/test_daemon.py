@@ -9,12 +9,13 @@ from datetime import datetime, timezone
 import pytest
 from test_daemon_bench import Recorder, checked, empty
 
-from tray.app import demo_parts
+from tray.app import daemon_network, demo_parts
 from tray.backend import CardState
 from tray.clock import SystemClock
 from tray.daemon import Checker, Daemon, DaemonOptions
 from tray.events import CardInserted, CardRemoved, ReaderAdded, ServiceDown, ServiceUp
-from tray.model import CheckReport, Health
+from tray.model import CheckReport, ClockMeasurement, Health, Status
+from tray.net import NetworkChecks
 from tray.sim.scenarios import READER_0, READER_1
 from tray.state import IconState, Phase, icon_state, tooltip
 
@@ -188,3 +189,56 @@ def test_no_readers_is_grey_with_a_reason(running: tuple[Daemon, Recorder]) -> N
     assert icon_state(state) is IconState.IDLE
     assert "No card reader connected" in tooltip(state)
     assert datetime.now(timezone.utc) >= state.updated_at  # type: ignore[operator]
+
+
+class CountingProbe:
+    """A clock probe that answers a fixed offset and counts how often it was asked."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+        self.calls = 0
+
+    def measure(self) -> ClockMeasurement:
+        self.calls += 1
+        return ClockMeasurement(self.offset, "sntp", "127.0.0.1", datetime.now(timezone.utc))
+
+
+def test_daemon_measures_the_clock_once_an_hour_and_shows_it() -> None:
+    clock = SystemClock()
+    probe = CountingProbe(0.4)
+    network = daemon_network(NetworkChecks(enabled=True, clock=probe), clock)
+    _source, checker = demo_parts("default", clock, network)
+    daemon = Daemon(Idle(), checker, clock, DaemonOptions(settle_seconds=0.01))
+    recorder = Recorder(daemon)
+    daemon.start()
+    try:
+        insert(daemon)
+        recorder.wait("checked", checked(READER_0))
+        daemon.check_now()
+        daemon.check_now()
+        recorder.wait_reports(3)
+        state = recorder.wait("checked again", checked(READER_0))
+    finally:
+        daemon.stop()
+    assert probe.calls == 1  # three checks, one measurement: the rest came from the cache
+    assert state.clock is not None and state.clock.status is Status.PASS
+    assert tooltip(state).splitlines()[1].endswith(", clock OK")
+
+
+def test_a_clock_hours_off_turns_the_icon_red_without_a_card_fault() -> None:
+    clock = SystemClock()
+    network = NetworkChecks(enabled=True, clock=CountingProbe(-8 * 3600.0))
+    _source, checker = demo_parts("default", clock, network)
+    daemon = Daemon(Idle(), checker, clock, DaemonOptions(settle_seconds=0.01))
+    recorder = Recorder(daemon)
+    daemon.start()
+    try:
+        insert(daemon)
+        state = recorder.wait(
+            "clock judged", lambda s: s.clock is not None and checked(READER_0)(s)
+        )
+    finally:
+        daemon.stop()
+    assert state.clock is not None and state.clock.status is Status.FAIL
+    assert icon_state(state) is IconState.ERROR
+    assert state.clock.summary in tooltip(state)

@@ -21,6 +21,35 @@ from .report_json import dumps
 log = logging.getLogger("cardwatch")
 
 
+def _network_arguments(parser: argparse.ArgumentParser) -> None:
+    """--offline, --ntp-server and --time-url, shared by check and run."""
+    parser.add_argument(
+        "--offline",
+        "--no-network",
+        dest="offline",
+        action="store_true",
+        help=_("no network checks: contact no time server, OCSP responder or CRL"),
+    )
+    parser.add_argument(
+        "--ntp-server",
+        action="append",
+        metavar="HOST[:PORT]",
+        default=[],
+        help=_(
+            "SNTP server for the clock check (repeatable; default: time.stdtime.gov.tw, "
+            "pool.ntp.org)"
+        ),
+    )
+    parser.add_argument(
+        "--time-url",
+        metavar="URL",
+        help=_(
+            "web site whose Date header is the clock check's fallback when no SNTP server "
+            "answers (default: https://moica.nat.gov.tw; 'none' turns it off)"
+        ),
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cardwatch",
@@ -69,31 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     check.add_argument("--no-pkcs11", action="store_true", help=_("never load PKCS#11 modules"))
-    check.add_argument(
-        "--offline",
-        "--no-network",
-        dest="offline",
-        action="store_true",
-        help=_("no network checks: contact no time server, OCSP responder or CRL"),
-    )
-    check.add_argument(
-        "--ntp-server",
-        action="append",
-        metavar="HOST[:PORT]",
-        default=[],
-        help=_(
-            "SNTP server for the clock check (repeatable; default: time.stdtime.gov.tw, "
-            "pool.ntp.org)"
-        ),
-    )
-    check.add_argument(
-        "--time-url",
-        metavar="URL",
-        help=_(
-            "web site whose Date header is the clock check's fallback when no SNTP server "
-            "answers (default: https://moica.nat.gov.tw; 'none' turns it off)"
-        ),
-    )
+    _network_arguments(check)
     run = sub.add_parser(
         "run",
         help=_("watch every reader from the system tray"),
@@ -123,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
         help=_("PKCS#11 module to try for cards no built-in profile reads (repeatable)"),
     )
     run.add_argument("--no-pkcs11", action="store_true", help=_("never load PKCS#11 modules"))
+    _network_arguments(run)
     status = sub.add_parser(
         "status",
         help=_("show the tray daemon's current state and its last checks"),
@@ -249,7 +255,7 @@ def _run(args: argparse.Namespace) -> int:
     # In the daemon a vendor module runs in a child process: it must never freeze the tray.
     with lock:
         modules = [source.name for source in _middleware(args)] if not args.demo else []
-        return run(options, isolated(modules))
+        return run(options, isolated(modules), _network(args, SystemClock()))
 
 
 def _status(args: argparse.Namespace) -> int:

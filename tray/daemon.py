@@ -313,14 +313,18 @@ class Daemon:
         if report is not None and report.service.status is Status.FAIL:
             self._service_down_item(report.service)
             return
-        if report is not None and report.clock is not None and report.clock != self.state.clock:
-            self._publish(replace(self.state, clock=report.clock))
+        state = self.state
+        if report is not None and report.clock is not None:
+            state = replace(state, clock=report.clock)  # one clock for the whole computer
         if self._tokens.get(done.reader) != done.token:
             # The card was pulled or replaced during the check: check the new one, if any.
+            if state != self.state:
+                self._publish(state)
             if done.reader in self._cards:
                 self._start_check(done.reader)
             return
-        self._set_reader(ReaderState(done.reader, Phase.CHECKED, reader_report, since=now))
+        checked = ReaderState(done.reader, Phase.CHECKED, reader_report, since=now)
+        self._publish(state.with_reader(checked))
         self._after(self._options.recheck_seconds, _Settled(done.reader, done.token))
 
     def _service_down_item(self, item: CheckItem) -> None:
