@@ -61,8 +61,8 @@ rm -f "$pip_log"
 note "cardwatch installed in editable mode with [test,pkcs11]"
 
 step "ruff check"
-.venv/bin/ruff check tray tests tools benchmarks
-.venv/bin/ruff format --check tray tests tools benchmarks
+.venv/bin/ruff check tray tests tools benchmarks icons
+.venv/bin/ruff format --check tray tests tools benchmarks icons
 
 step "mypy"
 .venv/bin/mypy
