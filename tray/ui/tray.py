@@ -117,7 +117,7 @@ def _clickable_xorg() -> type[Any]:
     """pystray's xorg icon whose window selects ButtonPress (pystray issue #151).
 
     It also names its window in UTF-8 (``_NET_WM_NAME``): pystray's plain WM_NAME is Latin-1
-    and fails on '…' or Chinese tooltips.
+    and fails on '…' or Chinese tooltips; and it does not re-dock on every new image.
     """
     import Xlib.X
     from pystray import _xorg
@@ -143,6 +143,16 @@ def _clickable_xorg() -> type[Any]:
 
         def _update_title(self) -> None:
             self._set_names(self._window)
+
+        def _update_icon(self) -> None:
+            # pystray asks the tray to dock the window again on every new image; trayer then
+            # re-lays out its icons and may leave ours a 1 px sliver. Dock only when undocked.
+            if self._systray_manager is None:
+                super()._update_icon()
+                return
+            self._icon_data = None
+            self._draw()
+            self._icon_valid = True
 
         def _set_names(self, window: Any) -> None:
             window.set_wm_name(_latin1(self.title))
