@@ -26,6 +26,8 @@ from tray.icondata import draw
 
 from tray.sim import scenarios
 from tray.sim.card import VirtualCard
+from tray.state import DaemonState
+from tray.ui.tray import Tray, TrayUnavailable, choose_backend
 
 GREEN, AMBER, RED, GREY = draw.GREEN[:3], draw.AMBER[:3], draw.RED[:3], draw.GREY[:3]
 #: below the tray strip, where a popped-up menu shows (the bare Xvfb root is black)
@@ -149,6 +151,13 @@ def test_tray_icon_colour_follows_the_card_and_clicks_reach_the_app(
             offset = tray.wait_log(r"tray: check_now", offset)
             offset = tray.wait_log(r"state checking: ", offset)
             tray.wait_log(r"state error: ", offset)
+
+            # Quit is the last entry: Up from the top wraps round to it.
+            desktop.click(*icon.centre, button=3)
+            desktop.wait_colour(MENU_COLOUR, "the menu for Quit", MENU_BOX)
+            desktop.key("Up", "Return")
+            assert tray.proc.wait(20) == 0, tray.log()
+            assert "tray: quit" in tray.log()
     finally:
         code = tray.stop()
     assert code == 0, tray.log()
@@ -184,3 +193,32 @@ def test_without_a_tray_host_it_warns_once_and_keeps_watching(
     warnings = [line for line in text.splitlines() if line.startswith("WARNING")]
     assert len(warnings) == 1, text
     assert "no tray icon" in warnings[0] and "DISPLAY" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("platform", "env", "has_gi", "expected"),
+    [
+        ("win32", {}, False, ["win32"]),
+        ("darwin", {}, True, ["darwin"]),
+        ("linux", {}, True, ["gtk", "xorg"]),
+        ("linux", {}, False, ["xorg"]),
+        ("linux", {"PYSTRAY_BACKEND": "appindicator"}, True, ["appindicator"]),
+    ],
+)
+def test_backend_is_chosen_per_platform_and_the_environment_wins(
+    platform: str, env: dict[str, str], has_gi: bool, expected: list[str]
+) -> None:
+    assert choose_backend(platform, env, has_gi) == expected
+
+
+def test_no_display_is_a_named_cause_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+
+    class Quiet:
+        def check_now(self) -> None: ...
+        def open_report(self) -> None: ...
+        def toggle_pause(self) -> None: ...
+        def quit(self) -> None: ...
+
+    with pytest.raises(TrayUnavailable, match="DISPLAY is not set"):
+        Tray(Quiet(), DaemonState(), ["xorg"])

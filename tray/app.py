@@ -166,8 +166,14 @@ def run(options: RunOptions, middleware: Sequence[Middleware] = ()) -> int:
                 shown.stop()
 
             threading.Thread(target=stop_tray, name="cw-stopper", daemon=True).start()
-            tray.run()  # the main thread belongs to the tray loop until Quit or a signal
-            stopping.set()
+            try:
+                tray.run()  # the main thread belongs to the tray loop until Quit or a signal
+            except Exception as exc:  # the display went away, a backend bug: keep watching
+                log.debug("the tray loop failed", exc_info=True)
+                log.warning("the tray icon stopped (%s); Cardwatch keeps watching", exc)
+            if not stopping.is_set():
+                log.warning("the tray icon went away; Cardwatch keeps watching without it")
+                stopping.wait()
     finally:
         daemon.stop()
     return 0
