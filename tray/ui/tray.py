@@ -18,10 +18,12 @@ backend resets SIGINT to the default action (killing the process uncleanly) and 
 D-Bus connection for notifications it never shows for us; :func:`_quiet_gtk` skips both.
 
 Threads: :meth:`Tray.update` may be called from any thread (the daemon's dispatcher) and
-never blocks: it stores the latest snapshot and wakes the tray's own updater thread, which
-alone calls pystray's setters (the xorg ones wait for the X loop; the gtk ones post to the
-GLib loop). :meth:`Tray.run` blocks the main thread in the backend's loop until
-:meth:`Tray.stop`, which any thread may call.
+never blocks: it stores the latest snapshot and wakes the tray's own updater thread. With
+gtk (and win32/darwin) the updater calls pystray's setters, which post to the UI loop. With
+xorg it only sends a ClientMessage through its own X connection, and the X loop applies the
+snapshot on its own thread: pystray's cross-thread calls share one connection, and a round
+trip inside the loop then hung now and then. :meth:`Tray.run` blocks the main thread in the
+backend's loop until :meth:`Tray.stop`, which any thread may call.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 ICON_PIXELS = 64
 #: X11 backends that dock through the XEmbed system-tray protocol
 XEMBED_BACKENDS = ("gtk", "xorg")
+#: the ClientMessage type with which the updater thread wakes the xorg loop
+WAKE_ATOM = "_CARDWATCH_WAKE"
 
 
 class TrayActions(Protocol):
@@ -119,11 +123,34 @@ def _clickable_xorg() -> type[Any]:
     It also names its window in UTF-8 (``_NET_WM_NAME``): pystray's plain WM_NAME is Latin-1
     and fails on '…' or Chinese tooltips; and it does not re-dock on every new image.
     """
+    import Xlib.protocol.event
     import Xlib.X
     from pystray import _xorg
 
     class ClickableXorgIcon(_xorg.Icon):  # type: ignore[misc]
         _title: str
+
+        def __init__(self, *args: Any, on_wake: Callable[[], None], **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._wake_atom = self._display.intern_atom(WAKE_ATOM)
+            pystray_messages = self._message_handlers[Xlib.X.ClientMessage]
+
+            def on_client_message(event: Any) -> None:
+                if event.client_type == self._wake_atom:
+                    on_wake()
+                else:
+                    pystray_messages(event)
+
+            self._message_handlers[Xlib.X.ClientMessage] = on_client_message
+
+        def wake(self, display: Any) -> None:
+            """Wake the X loop through ``display``, the calling thread's own connection."""
+            window = display.create_resource_object("window", self._window.id)
+            event = Xlib.protocol.event.ClientMessage(
+                window=window, client_type=self._wake_atom, data=(32, [0, 0, 0, 0, 0])
+            )
+            window.send_event(event, event_mask=Xlib.X.NoEventMask)
+            display.sync()  # a round trip: the server has queued the event before we go on
 
         def _create_window(self) -> Any:
             # Atoms now, in the constructor: a round trip inside the X loop can hang python-xlib.
@@ -226,15 +253,22 @@ class Tray:
             raise TrayUnavailable("no usable tray backend (" + "; ".join(errors) + ")")
         self._pystray = pystray
         self._shown = icon_state(state)
+        self._wake = threading.Condition()
+        self._pending: DaemonState | None = None
+        self._dirty = False
+        self._stopping = False
+        #: xorg: pystray's cross-thread calls share one X connection between threads, and a
+        #: round trip in the X loop then hung now and then (seen here); so the updater only
+        #: wakes the loop through its own connection and the loop applies the state itself.
+        self._in_loop = backend == "xorg"
+        extra = {"on_wake": self._on_wake} if self._in_loop else {}
         self._icon = icon_class(
             "cardwatch",
             icon=load(self._shown, ICON_PIXELS),
             title=tooltip(state),
             menu=self._menu(state),
+            **extra,
         )
-        self._wake = threading.Condition()
-        self._pending: DaemonState | None = None
-        self._stopping = False
         log.info("tray icon with the %s backend", backend)
 
     # -- any thread -----------------------------------------------------------------------
@@ -243,6 +277,7 @@ class Tray:
         """Show ``state``; returns at once (the updater thread applies it)."""
         with self._wake:
             self._pending = state
+            self._dirty = True
             self._wake.notify()
 
     def stop(self) -> None:
@@ -261,16 +296,18 @@ class Tray:
 
         def updater(icon: Any) -> None:
             try:
+                if self._in_loop:
+                    if setup is not None:
+                        setup()
+                    self._wake_until_stopped(icon)
+                    return  # the X loop stops itself on the last wake
                 icon.visible = True
                 if setup is not None:
                     setup()
                 self._apply_until_stopped()
             except Exception:
                 log.exception("the tray updater failed")
-            finally:
-                log.debug("stopping the tray icon")
-                icon.stop()  # from this thread: pystray does not wait for itself
-                log.debug("tray icon stopped")
+            icon.stop()  # from this thread: pystray does not wait for itself
 
         self._icon.run(updater)
 
@@ -279,15 +316,51 @@ class Tray:
     def _apply_until_stopped(self) -> None:
         while True:
             with self._wake:
-                self._wake.wait_for(lambda: self._stopping or self._pending is not None)
+                self._wake.wait_for(lambda: self._stopping or self._dirty)
                 if self._stopping:
                     return
-                state, self._pending = self._pending, None
+                state, self._pending, self._dirty = self._pending, None, False
             if state is not None:
                 try:
                     self._apply(state)
                 except Exception:  # one bad update must not freeze the icon for good
                     log.exception("updating the tray icon failed")
+
+    def _wake_until_stopped(self, icon: Any) -> None:
+        import Xlib.display
+
+        display = Xlib.display.Display(os.environ.get("DISPLAY"))
+        try:
+            icon.wake(display)  # the first wake shows the icon
+            while True:
+                with self._wake:
+                    self._wake.wait_for(lambda: self._stopping or self._dirty)
+                    self._dirty = False
+                    stopping = self._stopping
+                icon.wake(display)
+                log.debug("tray woken (stopping=%s)", stopping)
+                if stopping:
+                    return
+        finally:
+            display.close()
+
+    # -- the xorg loop's thread (the main thread) -----------------------------------------
+
+    def _on_wake(self) -> None:
+        with self._wake:
+            state, self._pending = self._pending, None
+            stopping = self._stopping
+        log.debug("tray wake: stopping=%s, state=%s", stopping, state is not None)
+        try:
+            if stopping:
+                self._icon.stop()
+                return
+            if not self._icon.visible:
+                self._icon.visible = True
+            if state is not None:
+                self._apply(state)
+        except Exception:  # one bad update must not end the X loop
+            log.exception("updating the tray icon failed")
 
     def _apply(self, state: DaemonState) -> None:
         shown = icon_state(state)
