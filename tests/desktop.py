@@ -143,6 +143,14 @@ class Desktop:
             )
         )
         wait_for("trayer to own the system tray selection", self._tray_owned)
+        # Owning the selection comes before the panel is up; an icon docking in between is
+        # lost. The bare Xvfb root is black: wait for the panel to cover the strip.
+        wait_for("trayer's panel to show", self._panel_shown)
+
+    def _panel_shown(self) -> bool | None:
+        strip = self.screenshot().crop(TRAY_BOX)
+        dark = colour_box(strip, (0, 0, 0), (0, 0, strip.width, strip.height), tolerance=8)
+        return True if dark is None or dark[1] < strip.width * strip.height // 10 else None
 
     def _environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DBUS_"))}
