@@ -5,7 +5,9 @@ namespaces: the script re-executes itself under ``unshare`` when it is not in on
 measures, each in its own process and through ``getrusage`` inside that process:
 
 * ``cardwatch``: the daemon as ``cardwatch run --no-tray`` builds it (watcher, dispatcher,
-  check workers), optionally ``--tray`` on the current DISPLAY;
+  check workers); with ``--tray`` also with the tray icon, once per Linux backend (xorg, and
+  gtk when PyGObject is installed), on the current DISPLAY or, without one, on a private
+  Xvfb + trayer (tests/desktop.py);
 * ``pyscard``: the baseline, pyscard's ReaderMonitor + CardMonitor with one observer each.
 
 Nothing here is asserted; the table is printed. Goal for cardwatch: at most 2 wake-ups
@@ -17,14 +19,17 @@ Nothing here is asserted; the table is printed. Goal for cardwatch: at most 2 wa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +73,7 @@ def child_cardwatch(seconds: float, warmup: float, with_tray: bool) -> dict[str,
     daemon.start()
     tray_thread = None
     if with_tray:
-        from tray.ui.tray import Tray  # type: ignore[import-not-found]
+        from tray.ui.tray import Tray
 
         class Quiet:
             def check_now(self) -> None: ...
@@ -153,12 +158,29 @@ def main() -> int:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
     rows = []
-    with PcscBench() as bench:
+    runs: list[tuple[str, list[str], dict[str, str]]] = [
+        ("cardwatch", [], dict(os.environ)),
+        ("pyscard", [], dict(os.environ)),
+    ]
+    with contextlib.ExitStack() as stack:
+        if args.tray:
+            env = dict(os.environ)
+            if not env.get("DISPLAY"):
+                from desktop import Desktop
+
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                env = stack.enter_context(Desktop(workdir)).env
+            backends = ["xorg"] + (["gtk"] if find_spec("gi") is not None else [])
+            runs[1:1] = [
+                (f"cardwatch + tray ({b})", ["--tray"], dict(env, PYSTRAY_BACKEND=b))
+                for b in backends
+            ]
+        bench = stack.enter_context(PcscBench())
         print(
             f"pcscd {bench.pid} with readers {', '.join(bench.readers())}; {args.seconds:.0f} s each"
         )
-        for name in ("cardwatch", "pyscard"):
-            extra = ["--tray"] if args.tray and name == "cardwatch" else []
+        for label, extra, env in runs:
+            name = label.split()[0]
             out = subprocess.run(
                 [
                     sys.executable,
@@ -174,10 +196,9 @@ def main() -> int:
                 capture_output=True,
                 text=True,
                 check=True,
+                env=env,
             )
-            rows.append(
-                (name + (" + tray" if extra else ""), json.loads(out.stdout.splitlines()[-1]))
-            )
+            rows.append((label, json.loads(out.stdout.splitlines()[-1])))
     print()
     print(
         "| process | wake-ups/min (voluntary) | involuntary/min | CPU ms/min | RSS MiB | threads |"

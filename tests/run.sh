@@ -14,6 +14,9 @@ APT_PACKAGES=(
     pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools
     swig gcc g++
     iproute2 util-linux
+    # the tray on a real desktop (tests/desktop.py), and the build of PyGObject for [gtk]
+    xvfb trayer imagemagick xdotool x11-utils
+    libgirepository1.0-dev libcairo2-dev pkg-config gir1.2-gtk-3.0 gobject-introspection
 )
 PYTHON=${PYTHON:-python3}
 
@@ -51,18 +54,18 @@ if [ ! -x .venv/bin/python ]; then
     note "created with $("$PYTHON" --version)"
 fi
 pip_log=$(mktemp)
-if ! .venv/bin/python -m pip install --disable-pip-version-check -e '.[test,pkcs11]' \
+if ! .venv/bin/python -m pip install --disable-pip-version-check -e '.[test,pkcs11,gtk]' \
     >"$pip_log" 2>&1; then
     cat "$pip_log" >&2
     rm -f "$pip_log"
     exit 1
 fi
 rm -f "$pip_log"
-note "cardwatch installed in editable mode with [test,pkcs11]"
+note "cardwatch installed in editable mode with [test,pkcs11,gtk]"
 
 step "ruff check"
-.venv/bin/ruff check tray tests tools benchmarks
-.venv/bin/ruff format --check tray tests tools benchmarks
+.venv/bin/ruff check tray tests tools benchmarks icons
+.venv/bin/ruff format --check tray tests tools benchmarks icons
 
 step "mypy"
 .venv/bin/mypy

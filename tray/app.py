@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from .check import CheckOptions, Middleware, check_one
 from .clock import Clock, SystemClock
@@ -18,7 +19,11 @@ from .history import History
 from .model import CheckReport
 from .net import CachedClockProbe, NetworkChecks
 from .prometheus import TextfileWriter
+from .report import open_file, write_report
 from .state import DaemonState, icon_state, tooltip
+
+if TYPE_CHECKING:
+    from .ui.tray import Tray as _Tray
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +108,60 @@ def _log_state(state: DaemonState) -> None:
     log.info("state %s: %s", icon_state(state).value, tooltip(state).replace("\n", " | "))
 
 
+class _TrayActions:
+    """What the tray's menu and click do; each returns at once (the UI thread never waits)."""
+
+    def __init__(self, daemon: Daemon, stopping: threading.Event, report_dir: Path) -> None:
+        self._daemon = daemon
+        self._stopping = stopping
+        self._report_dir = report_dir
+
+    def check_now(self) -> None:
+        self._daemon.check_now()
+
+    def open_report(self) -> None:
+        # Writing the file and starting the viewer happen off the UI thread.
+        threading.Thread(target=self._open_report, name="cw-report", daemon=True).start()
+
+    def _open_report(self) -> None:
+        try:
+            path = write_report(self._daemon.state, self._report_dir)
+            log.info("opening the report %s", path)
+            open_file(path)
+        except Exception:  # a thread boundary: say so and keep running
+            log.exception("writing or opening the report failed")
+
+    def toggle_pause(self) -> None:
+        self._daemon.set_paused(None)
+
+    def quit(self) -> None:
+        self._stopping.set()
+
+
+def report_dir() -> Path:
+    """Where "Open report" writes its file (the user's cache dir)."""
+    from platformdirs import user_cache_path
+
+    return user_cache_path("cardwatch", appauthor=False)
+
+
+def _make_tray(actions: _TrayActions, state: DaemonState) -> _Tray | None:
+    """The tray icon, or None (after ONE warning naming the cause) when none can be shown."""
+    try:
+        from .ui.tray import Tray, TrayUnavailable
+    except Exception as exc:  # pystray or Pillow missing or broken
+        log.warning("no tray icon (%s); Cardwatch keeps watching without it", exc)
+        return None
+    try:
+        return Tray(actions, state)
+    except TrayUnavailable as exc:
+        log.warning("no tray icon: %s; Cardwatch keeps watching without it", exc.cause)
+    except Exception as exc:  # a backend failing in a way it should not: still keep watching
+        log.debug("the tray failed to start", exc_info=True)
+        log.warning("no tray icon (%s); Cardwatch keeps watching without it", exc)
+    return None
+
+
 def run(
     options: RunOptions,
     middleware: Sequence[Middleware] = (),
@@ -123,13 +182,35 @@ def run(
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
+        stopping.set()  # only a flag: the stopper thread or the main thread does the rest
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
+    tray = None
+    if options.tray:
+        tray = _make_tray(_TrayActions(daemon, stopping, report_dir()), daemon.state)
+    if tray is not None:
+        daemon.on_state(tray.update)
     daemon.start()
     try:
-        stopping.wait()
+        if tray is None:
+            stopping.wait()
+        else:
+            shown = tray
+
+            def stop_tray() -> None:
+                stopping.wait()
+                shown.stop()
+
+            threading.Thread(target=stop_tray, name="cw-stopper", daemon=True).start()
+            try:
+                tray.run()  # the main thread belongs to the tray loop until Quit or a signal
+            except Exception as exc:  # the display went away, a backend bug: keep watching
+                log.debug("the tray loop failed", exc_info=True)
+                log.warning("the tray icon stopped (%s); Cardwatch keeps watching", exc)
+            if not stopping.is_set():
+                log.warning("the tray icon went away; Cardwatch keeps watching without it")
+                stopping.wait()
     finally:
         daemon.stop()
         for close in closers:

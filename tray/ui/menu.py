@@ -1,0 +1,74 @@
+"""The tray menu as data: entries built from a :class:`~tray.state.DaemonState` (pure, no pystray).
+
+The adapter in ``tray/ui/tray.py`` turns these entries into the backend's menu; tests check
+the labels and the checked / enabled state here without any desktop.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ..i18n import _
+from ..state import DaemonState, reader_line
+
+
+class Action(enum.Enum):
+    """What a menu entry does when chosen."""
+
+    CHECK_NOW = "check_now"
+    OPEN_REPORT = "open_report"
+    TOGGLE_PAUSE = "toggle_pause"
+    QUIT = "quit"
+
+
+#: the action of a plain (left) click on the icon
+DEFAULT_ACTION = Action.OPEN_REPORT
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One menu line; ``action`` None is an information line (shown disabled)."""
+
+    label: str
+    action: Action | None = None
+    #: None: not a check item; True/False: a check item and its mark
+    checked: bool | None = None
+    default: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        """Information lines cannot be chosen."""
+        return self.action is not None
+
+
+@dataclass(frozen=True)
+class Separator:
+    """A line between groups of entries."""
+
+
+Item = Entry | Separator
+
+
+def status_lines(state: DaemonState) -> tuple[str, ...]:
+    """One line per reader (its card and state), or what stands in the way of any."""
+    if state.service_up is False and state.service_item is not None:
+        return (state.service_item.summary,)
+    if state.service_up is None:
+        return (_("Connecting to the PC/SC service…"),)
+    if not state.readers:
+        return (_("No card reader connected"),)
+    return tuple(reader_line(r) for r in state.readers)
+
+
+def build_menu(state: DaemonState) -> tuple[Item, ...]:
+    """The whole menu for ``state``: status lines, then the actions."""
+    return (
+        *(Entry(line) for line in status_lines(state)),
+        Separator(),
+        Entry(_("Check now"), Action.CHECK_NOW),
+        Entry(_("Open report"), Action.OPEN_REPORT, default=DEFAULT_ACTION is Action.OPEN_REPORT),
+        Entry(_("Pause notifications"), Action.TOGGLE_PAUSE, checked=state.paused),
+        Separator(),
+        Entry(_("Quit"), Action.QUIT),
+    )
