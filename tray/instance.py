@@ -135,15 +135,4 @@ def held(path: Path | None = None) -> bool | None:
 def running_pid(path: Path | None = None) -> int | None:
     """The pid of the running daemon, or None when no daemon holds the lock."""
     path = path or lock_path()
-    if not path.exists():
-        return None
-    try:
-        handle = open(path, "a+", encoding="ascii")  # noqa: SIM115 - closed below
-    except OSError:
-        return None
-    try:
-        if _try_lock(handle):
-            return None  # nobody holds it (we held it only for this instant)
-    finally:
-        handle.close()
-    return _read_pid(path)
+    return _read_pid(path) if held(path) else None
