@@ -223,6 +223,10 @@ class Desktop:
         except AssertionError as exc:
             shot = self.workdir / "timeout.png"
             self.screenshot().save(shot)
+            tree = subprocess.run(
+                ["xwininfo", "-root", "-tree"], env=self.env, capture_output=True, timeout=WAIT
+            )
+            (self.workdir / "timeout-windows.txt").write_bytes(tree.stdout)
             raise AssertionError(f"{exc}; the screen is in {shot}") from None
 
     def xdotool(self, *args: str) -> None:

@@ -49,6 +49,8 @@ ICON_PIXELS = 64
 XEMBED_BACKENDS = ("gtk", "xorg")
 #: the ClientMessage type with which the updater thread wakes the xorg loop
 WAKE_ATOM = "_CARDWATCH_WAKE"
+#: xorg: seconds between the checks after start that the tray has embedded the icon
+DOCK_CHECKS = (1.0, 2.0, 4.0)
 
 
 class TrayActions(Protocol):
@@ -142,6 +144,13 @@ def _clickable_xorg() -> type[Any]:
                     pystray_messages(event)
 
             self._message_handlers[Xlib.X.ClientMessage] = on_client_message
+
+        def ensure_docked(self) -> None:
+            """Ask the tray again if the window is still a child of the root (not embedded)."""
+            if self._window.query_tree().parent == self._display.screen().root:
+                log.info("the tray has not embedded the icon yet; asking it again")
+                self._systray_manager = None
+                self._dock_window()
 
         def wake(self, display: Any) -> None:
             """Wake the X loop through ``display``, the calling thread's own connection."""
@@ -256,6 +265,7 @@ class Tray:
         self._wake = threading.Condition()
         self._pending: DaemonState | None = None
         self._dirty = False
+        self._check_dock = False
         self._stopping = False
         #: xorg: pystray's cross-thread calls share one X connection between threads, and a
         #: round trip in the X loop then hung now and then (seen here); so the updater only
@@ -332,9 +342,16 @@ class Tray:
         display = Xlib.display.Display(os.environ.get("DISPLAY"))
         try:
             icon.wake(display)  # the first wake shows the icon
+            # A dock request that reaches a tray host still starting up is dropped: check a
+            # few times after start (one-shot waits, then none) that the icon is embedded.
+            redock = list(DOCK_CHECKS)
             while True:
                 with self._wake:
-                    self._wake.wait_for(lambda: self._stopping or self._dirty)
+                    woken = self._wake.wait_for(
+                        lambda: self._stopping or self._dirty, redock.pop(0) if redock else None
+                    )
+                    if not woken:
+                        self._check_dock = True
                     self._dirty = False
                     stopping = self._stopping
                 icon.wake(display)
@@ -350,6 +367,7 @@ class Tray:
         with self._wake:
             state, self._pending = self._pending, None
             stopping = self._stopping
+            check_dock, self._check_dock = self._check_dock, False
         log.debug("tray wake: stopping=%s, state=%s", stopping, state is not None)
         try:
             if stopping:
@@ -359,6 +377,8 @@ class Tray:
                 self._icon.visible = True
             if state is not None:
                 self._apply(state)
+            if check_dock:
+                self._icon.ensure_docked()
         except Exception:  # one bad update must not end the X loop
             log.exception("updating the tray icon failed")
 
