@@ -58,7 +58,7 @@ def status_lines(state: DaemonState) -> tuple[str, ...]:
         return (_("Connecting to the PC/SC service…"),)
     if not state.readers:
         return (_("No card reader connected"),)
-    return tuple(reader_line(r) for r in state.readers)
+    return tuple(reader_line(r, state.clock) for r in state.readers)
 
 
 def build_menu(state: DaemonState) -> tuple[Item, ...]:
