@@ -21,6 +21,21 @@ from .report_json import dumps
 log = logging.getLogger("cardwatch")
 
 
+def _pkcs11_arguments(parser: argparse.ArgumentParser) -> None:
+    """--pkcs11-module and --no-pkcs11, shared by check and run."""
+    parser.add_argument(
+        "--pkcs11-module",
+        action="append",
+        metavar="PATH",
+        default=[],
+        help=_(
+            "PKCS#11 module to try for cards no built-in profile reads "
+            "(repeatable; default: known modules that are installed)"
+        ),
+    )
+    parser.add_argument("--no-pkcs11", action="store_true", help=_("never load PKCS#11 modules"))
+
+
 def _network_arguments(parser: argparse.ArgumentParser) -> None:
     """--offline, --ntp-server and --time-url, shared by check and run."""
     parser.add_argument(
@@ -87,17 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--list-demos", action="store_true", help=_("list the demo scenarios and exit")
     )
-    check.add_argument(
-        "--pkcs11-module",
-        action="append",
-        metavar="PATH",
-        default=[],
-        help=_(
-            "PKCS#11 module to try for cards no built-in profile reads "
-            "(repeatable; default: known modules that are installed)"
-        ),
-    )
-    check.add_argument("--no-pkcs11", action="store_true", help=_("never load PKCS#11 modules"))
+    _pkcs11_arguments(check)
     _network_arguments(check)
     run = sub.add_parser(
         "run",
@@ -120,14 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help=_("also write the state for node_exporter's textfile collector to PATH (*.prom)"),
     )
-    run.add_argument(
-        "--pkcs11-module",
-        action="append",
-        metavar="PATH",
-        default=[],
-        help=_("PKCS#11 module to try for cards no built-in profile reads (repeatable)"),
-    )
-    run.add_argument("--no-pkcs11", action="store_true", help=_("never load PKCS#11 modules"))
+    _pkcs11_arguments(run)
     _network_arguments(run)
     status = sub.add_parser(
         "status",
