@@ -34,8 +34,6 @@ class RunOptions:
 
     demo: str | None = None
     tray: bool = True
-    pkcs11_modules: tuple[str, ...] = ()
-    no_pkcs11: bool = False
     prometheus_textfile: str | None = None
 
 

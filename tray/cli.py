@@ -164,6 +164,21 @@ def _network(args: argparse.Namespace, clock: SystemClock) -> NetworkChecks:
     )
 
 
+def _unknown_demo(name: str) -> bool:
+    """Say so on stderr when ``name`` is no demo scenario."""
+    from .sim.scenarios import SCENARIOS
+
+    if name in SCENARIOS:
+        return False
+    print(
+        _("Unknown demo scenario '{name}'. Choose one of: {names}").format(
+            name=name, names=", ".join(SCENARIOS)
+        ),
+        file=sys.stderr,
+    )
+    return True
+
+
 def _check(args: argparse.Namespace) -> int:
     from .sim.scenarios import SCENARIOS, build
 
@@ -174,13 +189,7 @@ def _check(args: argparse.Namespace) -> int:
     clock = SystemClock()
     middleware: list[Middleware] = []
     if args.demo:
-        if args.demo not in SCENARIOS:
-            print(
-                _("Unknown demo scenario '{name}'. Choose one of: {names}").format(
-                    name=args.demo, names=", ".join(SCENARIOS)
-                ),
-                file=sys.stderr,
-            )
+        if _unknown_demo(args.demo):
             return int(Health.UNKNOWN)
         from .sim.backend import SimBackend
 
@@ -211,21 +220,12 @@ def _check(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .app import RunOptions, run
-    from .sim.scenarios import SCENARIOS
 
-    if args.demo and args.demo not in SCENARIOS:
-        print(
-            _("Unknown demo scenario '{name}'. Choose one of: {names}").format(
-                name=args.demo, names=", ".join(SCENARIOS)
-            ),
-            file=sys.stderr,
-        )
+    if args.demo and _unknown_demo(args.demo):
         return int(Health.UNKNOWN)
     options = RunOptions(
         demo=args.demo,
         tray=not args.no_tray,
-        pkcs11_modules=tuple(args.pkcs11_module),
-        no_pkcs11=args.no_pkcs11,
         prometheus_textfile=args.prometheus_textfile,
     )
     from .instance import AlreadyRunning, InstanceError, acquire

@@ -134,6 +134,27 @@ def _key_usage(kind: KeyUsageKind) -> x509.KeyUsage:
     )
 
 
+@dataclass(frozen=True)
+class Urls:
+    """Where a certificate says its issuer answers: OCSP, caIssuers and the CRL."""
+
+    ocsp: str | None = None
+    ca_issuers: str | None = None
+    crl: str | None = None
+
+    @classmethod
+    def under(
+        cls, base: str, *, ocsp: bool = True, ca_issuers: bool = True, crl: bool = True
+    ) -> Urls:
+        """``base``/ocsp, ``base``/ca.cer and ``base``/ca.crl (a loopback test server)."""
+        base = base.rstrip("/")
+        return cls(
+            f"{base}/ocsp" if ocsp else None,
+            f"{base}/ca.cer" if ca_issuers else None,
+            f"{base}/ca.crl" if crl else None,
+        )
+
+
 def make_cert(
     subject: x509.Name,
     issuer_cert: x509.Certificate,
@@ -143,11 +164,10 @@ def make_cert(
     *,
     serial: int | None = None,
     key_usage: KeyUsageKind = "sign",
-    aia_ocsp: str | None = None,
-    ca_issuers: str | None = None,
-    crl_url: str | None = None,
+    urls: Urls | None = None,
 ) -> x509.Certificate:
-    """An end-entity certificate for ``subject`` signed by the issuer."""
+    """An end-entity certificate for ``subject`` signed by the issuer (AIA/CDP from ``urls``)."""
+    urls = urls or Urls()
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -169,24 +189,24 @@ def make_cert(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
         )
     access = []
-    if aia_ocsp:
+    if urls.ocsp:
         access.append(
             x509.AccessDescription(
-                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(aia_ocsp)
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(urls.ocsp)
             )
         )
-    if ca_issuers:
+    if urls.ca_issuers:
         access.append(
             x509.AccessDescription(
                 AuthorityInformationAccessOID.CA_ISSUERS,
-                x509.UniformResourceIdentifier(ca_issuers),
+                x509.UniformResourceIdentifier(urls.ca_issuers),
             )
         )
     if access:
         builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
-    if crl_url:
+    if urls.crl:
         point = x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(crl_url)],
+            full_name=[x509.UniformResourceIdentifier(urls.crl)],
             relative_name=None,
             reasons=None,
             crl_issuer=None,
@@ -213,27 +233,6 @@ def cardwatch_test_ca() -> CertAndKey:
     """The self-signed "Cardwatch Test CA" that issues PIV and OpenPGP demo certificates."""
     subject = dn(("C", "US"), ("O", "Cardwatch Test"), ("CN", TEST_CA_CN))
     return make_ca(subject, TEST_CA_NOT_BEFORE, TEST_CA_NOT_AFTER)
-
-
-@dataclass(frozen=True)
-class Urls:
-    """Where a certificate says its issuer answers: OCSP, caIssuers and the CRL."""
-
-    ocsp: str | None = None
-    ca_issuers: str | None = None
-    crl: str | None = None
-
-    @classmethod
-    def under(
-        cls, base: str, *, ocsp: bool = True, ca_issuers: bool = True, crl: bool = True
-    ) -> Urls:
-        """``base``/ocsp, ``base``/ca.cer and ``base``/ca.crl (a loopback test server)."""
-        base = base.rstrip("/")
-        return cls(
-            f"{base}/ocsp" if ocsp else None,
-            f"{base}/ca.cer" if ca_issuers else None,
-            f"{base}/ca.crl" if crl else None,
-        )
 
 
 def validity(
@@ -265,7 +264,6 @@ def moica_person(
     not_before, not_after = validity(now, days_left, valid_days, not_yet_valid)
     subject = dn(("C", "TW"), ("CN", name), ("serialNumber", serial_digits))
     ca_cert, ca_key = moica_ca()
-    urls = urls or Urls()
     return make_cert(
         subject,
         ca_cert,
@@ -274,9 +272,7 @@ def moica_person(
         not_after,
         serial=serial,
         key_usage=usage,
-        aia_ocsp=urls.ocsp,
-        ca_issuers=urls.ca_issuers,
-        crl_url=urls.crl,
+        urls=urls,
     )
 
 
@@ -295,7 +291,6 @@ def piv_person(
     not_before, not_after = validity(now, days_left, valid_days, not_yet_valid)
     subject = dn(("C", "US"), ("O", "Cardwatch Test"), ("OU", "PIV"), ("CN", name))
     ca_cert, ca_key = cardwatch_test_ca()
-    urls = urls or Urls()
     return make_cert(
         subject,
         ca_cert,
@@ -304,9 +299,7 @@ def piv_person(
         not_after,
         serial=serial,
         key_usage=usage,
-        aia_ocsp=urls.ocsp,
-        ca_issuers=urls.ca_issuers,
-        crl_url=urls.crl,
+        urls=urls,
     )
 
 
