@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +20,7 @@ from cryptography import x509
 
 from ..clock import Clock
 from ..model import RevocationState, RevocationStatus
+from ..storage import StorageError, atomic_write_text, load_json, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +105,13 @@ class RevocationCache:
     def load(self, cert: x509.Certificate) -> RevocationStatus | None:
         """The stored answer for ``cert``, fresh or not (see :meth:`fresh`); None if none."""
         path = self._path(cert)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            log.warning("revocation cache %s cannot be read (%s): ignored", path, exc)
+        data = load_json(path, "revocation cache", clock=self._clock)
+        if data is None:
             return None
         try:
-            return _decode(json.loads(raw.decode("utf-8")))
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            self._set_aside(path, exc)
+            return _decode(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            set_aside(path, "revocation cache", f"not a cached answer ({exc})", self._clock)
             return None
 
     def fresh(self, status: RevocationStatus) -> bool:
@@ -134,28 +129,6 @@ class RevocationCache:
             return
         path = self._path(cert)
         try:
-            self._dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    json.dump(_encode(replace(status, cached=False)), out)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            log.warning("revocation cache %s cannot be written (%s)", path, exc)
-
-    def _set_aside(self, path: Path, error: Exception) -> None:
-        stamp = self._clock.now().strftime("%Y%m%dT%H%M%S")
-        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
-        try:
-            os.replace(path, aside)
-        except OSError as exc:
-            log.warning(
-                "revocation cache %s is corrupt (%s) and cannot be moved: %s", path, error, exc
-            )
-            return
-        log.warning("revocation cache %s is corrupt (%s): set aside as %s", path, error, aside.name)
+            atomic_write_text(path, json.dumps(_encode(replace(status, cached=False))))
+        except StorageError as exc:
+            log.warning("revocation cache %s cannot be written (%s)", path, exc.reason)
