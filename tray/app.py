@@ -19,7 +19,7 @@ from .history import History
 from .model import CheckReport
 from .net import CachedClockProbe, NetworkChecks
 from .prometheus import TextfileWriter
-from .report import open_file, write_report
+from .report import open_file, report_dir, write_report
 from .state import DaemonState, icon_state, tooltip
 
 if TYPE_CHECKING:
@@ -134,13 +134,6 @@ class _TrayActions:
 
     def quit(self) -> None:
         self._stopping.set()
-
-
-def report_dir() -> Path:
-    """Where "Open report" writes its file (the user's cache dir)."""
-    from platformdirs import user_cache_path
-
-    return user_cache_path("cardwatch", appauthor=False)
 
 
 def _make_tray(actions: _TrayActions, state: DaemonState) -> _Tray | None:

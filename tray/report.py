@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import logging
 import webbrowser
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from .history import HistoryEntry
 from .i18n import _, current_language
 from .model import CheckItem, CheckReport, ItemId, Status
 from .render import render
 from .state import DaemonState
-from .storage import atomic_write_text
+from .storage import atomic_write_text, data_dir
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +37,24 @@ def as_check_report(state: DaemonState) -> CheckReport:
     return CheckReport(when, service, reports, reader_item, current_language())
 
 
-def write_report(state: DaemonState, directory: Path) -> Path:
-    """Write the report into ``directory`` (atomically) and return its path; StorageError."""
+def report_dir() -> Path:
+    """Where reports are written (the user data dir)."""
+    return data_dir() / "reports"
+
+
+def write_report(
+    state: DaemonState,
+    directory: Path,
+    *,
+    reader: str | None = None,
+    history: Sequence[HistoryEntry] = (),
+) -> Path:
+    """Write the report (of one ``reader``, or of all) into ``directory``; StorageError.
+
+    ``history``: the stored checks the report may show (unused by the text form).
+    """
+    if reader is not None:
+        state = replace(state, readers=tuple(r for r in state.readers if r.reader == reader))
     path = directory / "report.txt"
     atomic_write_text(path, render(as_check_report(state)))
     return path
