@@ -108,13 +108,14 @@ def _cert_lines(cert: CertInfo) -> list[str]:
             left=left,
         ),
     ]
-    revocation = _revocation_line(cert.revocation)
+    revocation = revocation_line(cert.revocation)
     if revocation:
         lines.append("       " + revocation)
     return lines
 
 
-def _revocation_line(status: RevocationStatus | None) -> str:
+def revocation_line(status: RevocationStatus | None) -> str:
+    """A certificate's revocation status in one line ("" when it was not checked)."""
     if status is None or status.state is RevocationState.NOT_CHECKED:
         return ""
     when = status.checked_at.strftime("%Y-%m-%d %H:%M UTC") if status.checked_at else ""

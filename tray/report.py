@@ -1,11 +1,16 @@
 """The report behind "Open report": the current state as a check report, in a file, opened.
 
-For now the text form of ``cardwatch check``; the HTML report replaces it in a later release.
+The writer and the opener; the page itself comes from :mod:`tray.report_html` (pure). One
+file per reader (``report-<slug>.html``) and one for all readers (``report.html``), each
+written atomically, so two notifications open their own card's report. Callable from any
+thread: nothing here keeps state.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import webbrowser
 from collections.abc import Sequence
 from dataclasses import replace
@@ -14,7 +19,7 @@ from pathlib import Path
 from .history import HistoryEntry
 from .i18n import _, current_language
 from .model import CheckItem, CheckReport, ItemId, Status
-from .render import render
+from .report_html import render_html
 from .state import DaemonState
 from .storage import atomic_write_text, data_dir
 
@@ -34,7 +39,7 @@ def as_check_report(state: DaemonState) -> CheckReport:
         )
     when = state.updated_at
     assert when is not None, "a published state always has its time"
-    return CheckReport(when, service, reports, reader_item, current_language())
+    return CheckReport(when, service, reports, reader_item, current_language(), clock=state.clock)
 
 
 def report_dir() -> Path:
@@ -49,14 +54,28 @@ def write_report(
     reader: str | None = None,
     history: Sequence[HistoryEntry] = (),
 ) -> Path:
-    """Write the report (of one ``reader``, or of all) into ``directory``; StorageError.
+    """Write the HTML report (of one ``reader``, or of all) into ``directory``; StorageError.
 
-    ``history``: the stored checks the report may show (unused by the text form).
+    ``history``: the stored checks; the report lists the latest of the readers it shows.
     """
     if reader is not None:
         state = replace(state, readers=tuple(r for r in state.readers if r.reader == reader))
-    path = directory / "report.txt"
-    atomic_write_text(path, render(as_check_report(state)))
+    return write_html(as_check_report(state), directory / report_name(reader), history)
+
+
+def report_name(reader: str | None) -> str:
+    """``report.html`` for all readers, ``report-<slug>-<hash>.html`` for one."""
+    if reader is None:
+        return "report.html"
+    slug = re.sub(r"[^a-z0-9]+", "-", reader.lower()).strip("-")[:48] or "reader"
+    # Names that slug alike ("Reader 0", "reader-0") still get their own file.
+    digest = hashlib.sha256(reader.encode("utf-8")).hexdigest()[:8]
+    return f"report-{slug}-{digest}.html"
+
+
+def write_html(report: CheckReport, path: Path, history: Sequence[HistoryEntry] = ()) -> Path:
+    """Write ``report`` as a self-contained HTML page to ``path`` (atomically); StorageError."""
+    atomic_write_text(path, render_html(report, history))
     return path
 
 
