@@ -74,7 +74,7 @@ class TrayProcess:
         browser.chmod(0o755)
         env = dict(desktop.env, PYSTRAY_BACKEND=backend, BROWSER=str(browser), LANG="C.UTF-8")
         env.pop("LANGUAGE", None)
-        self.report = Path(env["XDG_CACHE_HOME"]) / "cardwatch" / "report.txt"
+        self.report = Path(env["XDG_DATA_HOME"]) / "cardwatch" / "reports" / "report.html"
         command = [sys.executable, "-m", "tray", "-v", "run", "--no-pkcs11"]
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

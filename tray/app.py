@@ -109,10 +109,17 @@ def _log_state(state: DaemonState) -> None:
 class _TrayActions:
     """What the tray's menu and click do; each returns at once (the UI thread never waits)."""
 
-    def __init__(self, daemon: Daemon, stopping: threading.Event, report_dir: Path) -> None:
+    def __init__(
+        self,
+        daemon: Daemon,
+        stopping: threading.Event,
+        report_dir: Path,
+        history: History | None = None,
+    ) -> None:
         self._daemon = daemon
         self._stopping = stopping
         self._report_dir = report_dir
+        self._history = history
 
     def check_now(self) -> None:
         self._daemon.check_now()
@@ -123,7 +130,8 @@ class _TrayActions:
 
     def _open_report(self) -> None:
         try:
-            path = write_report(self._daemon.state, self._report_dir)
+            entries = self._history.entries() if self._history is not None else ()
+            path = write_report(self._daemon.state, self._report_dir, history=entries)
             log.info("opening the report %s", path)
             open_file(path)
         except Exception:  # a thread boundary: say so and keep running
@@ -179,7 +187,7 @@ def run(
         signal.signal(signum, on_signal)
     tray = None
     if options.tray:
-        tray = _make_tray(_TrayActions(daemon, stopping, report_dir()), daemon.state)
+        tray = _make_tray(_TrayActions(daemon, stopping, report_dir(), history), daemon.state)
     if tray is not None:
         daemon.on_state(tray.update)
     daemon.start()

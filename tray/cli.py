@@ -7,16 +7,21 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .backend import Backend
 from .check import CheckOptions, Middleware, run_check
 from .clock import SystemClock
 from .i18n import _, set_language
-from .model import Health
+from .model import CheckReport, Health
 from .net import DEFAULT_NTP_SERVERS, DEFAULT_TIME_URL, NetworkChecks, live
 from .render import render
 from .report_json import dumps
+
+if TYPE_CHECKING:
+    from .history import HistoryEntry
 
 log = logging.getLogger("cardwatch")
 
@@ -136,6 +141,27 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     status.add_argument("--json", action="store_true", help=_("print the stable JSON form"))
+    report = sub.add_parser(
+        "report",
+        help=_("show the report of the last checks (or of a demo scenario)"),
+        description=_(
+            "Show the report of the checks last saved by 'cardwatch run': the check items, "
+            "certificates, PIN status, notes and the last checks. Exit codes as for check; "
+            "3 when there is nothing to report yet or a file cannot be written."
+        ),
+    )
+    report.add_argument(
+        "--html", action="store_true", help=_("write the HTML report and print its path")
+    )
+    report.add_argument(
+        "--open", action="store_true", help=_("write the HTML report and open it in the browser")
+    )
+    report.add_argument(
+        "--demo",
+        metavar="SCENARIO",
+        help=_("report on a demo scenario checked now, with no reader or daemon needed"),
+    )
+    report.add_argument("--reader", metavar="NAME", help=_("only readers whose name contains NAME"))
     return parser
 
 
@@ -265,6 +291,101 @@ def _status(args: argparse.Namespace) -> int:
     return status.exit_code(data)
 
 
+def _saved_report(reader: str | None) -> tuple[CheckReport, Sequence[HistoryEntry], str] | int:
+    """The report of the daemon's saved state (or its latest reports), or an exit code."""
+    from . import status
+    from .history import history_path, state_path
+    from .report import as_check_report, report_name
+    from .state import DaemonState, Phase, ReaderState
+
+    data = status.read(state_path(), history_path())
+    state = data.state
+    if data.problem:
+        print(data.problem, file=sys.stderr)
+    if state is None and data.latest:
+        # No usable state file, but the history kept each reader's latest full report.
+        try:
+            slots = tuple(
+                ReaderState(name, Phase.CHECKED, status.reader_from_dict(latest.report), latest.at)
+                for name, latest in sorted(data.latest.items())
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            print(
+                _("The latest reports in {path} are unusable ({cause}).").format(
+                    path=history_path(), cause=repr(exc)
+                ),
+                file=sys.stderr,
+            )
+        else:
+            at = max(latest.at for latest in data.latest.values())
+            state = DaemonState(readers=slots, service_up=True, updated_at=at)
+    if state is None:
+        print(
+            _(
+                "No report yet: Cardwatch has not checked a card. Start it with 'cardwatch run', "
+                "or see a demo with 'cardwatch report --demo expiring'."
+            ),
+            file=sys.stderr,
+        )
+        return int(Health.UNKNOWN)
+    if data.running is False:
+        print(_("Cardwatch is not running; this is its last state."), file=sys.stderr)
+    name = None
+    if reader is not None:
+        wanted = reader.casefold()
+        chosen = tuple(r for r in state.readers if wanted in r.reader.casefold())
+        if not chosen:
+            print(
+                _("No reader whose name contains '{name}' has been checked.").format(name=reader),
+                file=sys.stderr,
+            )
+            return int(Health.UNKNOWN)
+        state = replace(state, readers=chosen)
+        name = chosen[0].reader if len(chosen) == 1 else None
+    return as_check_report(state), data.entries, report_name(name)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import open_file, report_dir, write_html
+    from .report_text import render_report_text
+    from .storage import StorageError
+
+    history: Sequence[HistoryEntry] = ()
+    if args.demo:
+        if _unknown_demo(args.demo):
+            return int(Health.UNKNOWN)
+        from .sim.backend import SimBackend
+        from .sim.scenarios import build, network
+
+        clock = SystemClock()
+        options = CheckOptions(reader=args.reader, network=network(args.demo, clock.now()))
+        report = run_check(SimBackend(build(args.demo, clock.now())), clock, options)
+        name = f"report-demo-{args.demo}.html"
+    else:
+        saved = _saved_report(args.reader)
+        if isinstance(saved, int):
+            return saved
+        report, history, name = saved
+    if not (args.html or args.open):
+        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        sys.stdout.write(render_report_text(report, history, colour=colour))
+        return int(report.health)
+    try:
+        path = write_html(report, report_dir() / name, history)
+    except StorageError as exc:
+        print(
+            _("Cardwatch cannot write the report {path} ({reason}).").format(
+                path=exc.path, reason=exc.reason
+            ),
+            file=sys.stderr,
+        )
+        return int(Health.UNKNOWN)
+    print(path)
+    if args.open and not open_file(path):
+        print(_("No browser could be started: open the file yourself."), file=sys.stderr)
+    return int(report.health)
+
+
 def gui_main() -> int:
     """Entry point of the GUI script (no console window on Windows): ``cardwatch run``."""
     return main(["run"])
@@ -290,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "status":
             return _status(args)
+        if args.command == "report":
+            return _report(args)
     except KeyboardInterrupt:
         return int(Health.UNKNOWN)
     except Exception as exc:  # the one place where any error becomes words

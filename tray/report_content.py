@@ -116,7 +116,9 @@ def reader_notes(reader: ReaderReport) -> list[Note]:
     notes = []
     codes = {item.code for item in reader.items}
     if "card_mute" in codes:
-        notes.append(Note("chip_orientation", _("Is the chip facing the right way?"), advice.mute_card()))
+        notes.append(
+            Note("chip_orientation", _("Is the chip facing the right way?"), advice.mute_card())
+        )
     elif codes & CONTACT_FAULTS:
         notes.append(Note("card_care", _("Card care"), advice.card_care()))
     own = [c for c in reader.certificates if not c.is_ca]
@@ -147,7 +149,9 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def history_rows(entries: Sequence[HistoryEntry], readers: Iterable[str] | None = None) -> list[HistoryRow]:
+def history_rows(
+    entries: Sequence[HistoryEntry], readers: Iterable[str] | None = None
+) -> list[HistoryRow]:
     """The latest past checks (of ``readers`` if given), newest first."""
     wanted = set(readers) if readers is not None else None
     chosen = [e for e in entries if wanted is None or e.reader in wanted]

@@ -152,8 +152,7 @@ def _cert(cert: CertInfo) -> str:
     if revocation:
         rows.append((_("Revocation"), revocation))
     return (
-        f'<table class="cert"><caption>{_e(title)}</caption>'
-        f"{_rows(rows, mono=(serial,))}</table>"
+        f'<table class="cert"><caption>{_e(title)}</caption>{_rows(rows, mono=(serial,))}</table>'
     )
 
 
@@ -206,8 +205,7 @@ def _history(report: CheckReport, entries: Sequence[HistoryEntry]) -> str:
     if not rows:
         return ""
     head = "".join(
-        f"<th>{_e(h)}</th>"
-        for h in (_("Time"), _("Reader"), _("Card"), _("Result"), _("Details"))
+        f"<th>{_e(h)}</th>" for h in (_("Time"), _("Reader"), _("Card"), _("Result"), _("Details"))
     )
     body = "".join(
         f'<tr class="history-row"><td class="mono">{_e(r.when)}</td><td>{_e(r.reader)}</td>'
@@ -228,16 +226,14 @@ def render_html(report: CheckReport, history: Sequence[HistoryEntry] = ()) -> st
     title = _("Cardwatch card health report")
     meta = _("Cardwatch {version} · checked {when}").format(version=__version__, when=when)
     body = [
-        f"<header><h1>{_e(title)}</h1><p class=\"meta\">{_e(meta)}</p></header>",
+        f'<header><h1>{_e(title)}</h1><p class="meta">{_e(meta)}</p></header>',
         _summary(first_step(report)),
         f'<section class="computer" id="computer"><h2>{_e(_("This computer"))}</h2>'
         f"{_items(general_items(report))}</section>",
     ]
     body += [_reader(r, n) for n, r in enumerate(report.readers)]
     body.append(_history(report, history))
-    footer = _(
-        "Cardwatch reads cards read-only: it never asks for, sends or tests your PIN."
-    )
+    footer = _("Cardwatch reads cards read-only: it never asks for, sends or tests your PIN.")
     body.append(f"<footer>{_e(footer)}</footer>")
     lang = _LANG.get(report.language, "en")
     return (
@@ -245,7 +241,7 @@ def render_html(report: CheckReport, history: Sequence[HistoryEntry] = ()) -> st
         f'<html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         # Defence in depth: even markup that slipped past escaping could not run or fetch.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'\">"
         f"<title>{_e(title)} · {_e(when)}</title><style>{_CSS}</style></head>"
         f"<body><main>{''.join(body)}</main></body></html>\n"
