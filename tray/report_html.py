@@ -92,6 +92,10 @@ def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
+def _tag(tag: str, text: str) -> str:
+    return f"<{tag}>{_e(text)}</{tag}>"
+
+
 def _item(item: CheckItem) -> str:
     advice = f'<p class="advice">→ {_e(item.advice)}</p>' if item.advice else ""
     return (
@@ -110,12 +114,13 @@ def _items(items: Iterable[CheckItem]) -> str:
 def _summary(step: FirstStep) -> str:
     where = ""
     if step.reader is not None:
-        where = f'<p class="where">{_e(_("Reader: {name}").format(name=step.reader))}</p>'
+        where_text = _("Reader: {name}").format(name=step.reader)
+        where = f'<p class="where">{_e(where_text)}</p>'
     action = ""
+    first = _("What to do first")
     if step.action:
         action = (
-            f'<p class="action"><strong>{_e(labelled(_("What to do first"), ""))}</strong>'
-            f"{_e(step.action)}</p>"
+            f'<p class="action"><strong>{_e(labelled(first, ""))}</strong>{_e(step.action)}</p>'
         )
     return (
         f'<section class="summary health-{_HEALTH_CLASS[step.health]}" id="summary">'
@@ -174,20 +179,22 @@ def _reader(reader: ReaderReport, index: int) -> str:
         facts.append((_("IC card number"), reader.card_number))
     if reader.atr:
         facts.append(("ATR", reader.atr))
+    heading = _("Reader: {name}").format(name=reader.reader)
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
     parts = [
         f'<section class="reader" data-health="{_HEALTH_CLASS[reader.health]}" '
-        f'id="reader-{index}"><h2>{_e(_("Reader: {name}").format(name=reader.reader))}</h2>',
+        f'id="reader-{index}"><h2>{_e(heading)}</h2>',
         f'<dl class="card">{dl}</dl>',
-        f"<h3>{_e(_('Check items'))}</h3>",
+        _tag("h3", _("Check items")),
         _items(reader.items),
     ]
     if reader.certificates:
-        parts.append(f"<h3>{_e(_('Certificates'))}</h3>")
+        parts.append(_tag("h3", _("Certificates")))
         parts += [_cert(c) for c in reader.certificates]
     if reader.pins:
-        parts.append(f"<h3>{_e(_('PIN status'))}</h3>")
-        head = f"<tr><th>{_e(_('PIN'))}</th><th>{_e(_('State'))}</th><th>{_e(_('Tries left'))}</th></tr>"
+        parts.append(_tag("h3", _("PIN status")))
+        head = "<tr>" + "".join(_tag("th", h) for h in (_("PIN"), _("State"), _("Tries left")))
+        head += "</tr>"
         body = "".join(
             f'<tr class="pin pin-{p.state.value}"><td>{_e(p.label)}</td><td>{_e(pin_state_text(p))}</td>'
             f"<td>{_e(p.tries_left if p.tries_left is not None else '-')}</td></tr>"
@@ -204,6 +211,7 @@ def _history(report: CheckReport, entries: Sequence[HistoryEntry]) -> str:
     rows = history_rows(entries, readers)
     if not rows:
         return ""
+    title = _("Last checks")
     head = "".join(
         f"<th>{_e(h)}</th>" for h in (_("Time"), _("Reader"), _("Card"), _("Result"), _("Details"))
     )
@@ -215,7 +223,7 @@ def _history(report: CheckReport, entries: Sequence[HistoryEntry]) -> str:
         for r in rows
     )
     return (
-        f'<section class="history" id="history"><h2>{_e(_("Last checks"))}</h2>'
+        f'<section class="history" id="history">{_tag("h2", title)}'
         f'<table class="history"><tr>{head}</tr>{body}</table></section>'
     )
 
@@ -225,10 +233,11 @@ def render_html(report: CheckReport, history: Sequence[HistoryEntry] = ()) -> st
     when = report.checked_at.strftime("%Y-%m-%d %H:%M UTC")
     title = _("Cardwatch card health report")
     meta = _("Cardwatch {version} · checked {when}").format(version=__version__, when=when)
+    computer = _("This computer")
     body = [
         f'<header><h1>{_e(title)}</h1><p class="meta">{_e(meta)}</p></header>',
         _summary(first_step(report)),
-        f'<section class="computer" id="computer"><h2>{_e(_("This computer"))}</h2>'
+        f'<section class="computer" id="computer">{_tag("h2", computer)}'
         f"{_items(general_items(report))}</section>",
     ]
     body += [_reader(r, n) for n, r in enumerate(report.readers)]
