@@ -140,7 +140,9 @@ def _rows(rows: Iterable[tuple[str, str]], mono: Sequence[str] = ()) -> str:
 def _cert(cert: CertInfo) -> str:
     title = _("CA certificate") if cert.is_ca else (cert.label or cert.slot)
     if cert.is_ca and cert.label:
-        title = f"{title}: {cert.label}"
+        title = labelled(title, cert.label)
+    elif cert.common_name:
+        title = labelled(title, cert.common_name)
     serial = _("Serial number")
     rows = [
         (_("Subject"), cert.subject),

@@ -1,0 +1,356 @@
+"""The HTML report and ``cardwatch report``: what it holds, in both languages, escaped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from helpers import FixedClock
+
+from tray import advice
+from tray.check import CheckOptions, run_check
+from tray.cli import main
+from tray.history import History, entry_from_report, history_path
+from tray.i18n import set_language
+from tray.model import CheckReport, ItemId, Status
+from tray.report import report_dir, report_name, write_report
+from tray.report_html import render_html
+from tray.report_text import render_report_text
+from tray.sim import certs
+from tray.sim.backend import SimBackend
+from tray.sim.cards import MoicaGen1Card
+from tray.sim.scenarios import DEMO_CARD_NUMBER, READER_0, READER_1, build, network
+from tray.state import DaemonState, Phase, ReaderState
+
+NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
+HOSTILE = '<script>document.title="pwned"</script>"onload=x &'
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    set_language("en")
+    yield
+    set_language("en")
+
+
+def check(scenario: str) -> CheckReport:
+    backend = SimBackend(build(scenario, NOW))
+    return run_check(backend, FixedClock(NOW), CheckOptions(network=network(scenario, NOW)))
+
+
+def hostile_report() -> CheckReport:
+    """A MOICA card whose certificate subject, issuer and label are markup."""
+    ca_cert, ca_key = certs.make_ca(
+        certs.dn(("C", "TW"), ("O", "Issuer"), ("CN", HOSTILE)),
+        NOW - timedelta(days=900),
+        NOW + timedelta(days=3000),
+    )
+    person = certs.make_cert(
+        certs.dn(("C", "TW"), ("CN", HOSTILE), ("serialNumber", "0000000112345678")),
+        ca_cert,
+        ca_key,
+        NOW - timedelta(days=100),
+        NOW + timedelta(days=20),
+    )
+    card = MoicaGen1Card(
+        [
+            (person.public_bytes(Encoding.DER), "Label " + HOSTILE, False),
+            (ca_cert.public_bytes(Encoding.DER), "CA certificate", True),
+        ],
+        DEMO_CARD_NUMBER,
+    )
+    return run_check(SimBackend({READER_0: card}), FixedClock(NOW), CheckOptions())
+
+
+class Page(HTMLParser):
+    """The parts of the report a test looks at."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.items: list[tuple[int, str]] = []
+        self.tags: list[str] = []
+        self.classes: list[str] = []
+        self.text: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.tags.append(tag)
+        self.classes += (values.get("class") or "").split()
+        if tag == "li" and "data-item" in values:
+            self.items.append((int(values["data-item"] or 0), values["data-status"] or ""))
+        for name, _value in attrs:
+            assert not name.startswith("on"), f"an event handler attribute: {name}"
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    @property
+    def words(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("scenario", ["default", "expiring", "expired", "pin-final-try", "mute"])
+@pytest.mark.parametrize("language", ["en", "zh_TW"])
+def test_every_numbered_item_appears_with_its_status(scenario: str, language: str) -> None:
+    set_language(language)
+    report = check(scenario)
+    page = Page(render_html(report))
+    expected = [(int(report.service.item), report.service.status.value)]
+    if report.clock is not None:
+        expected.append((int(report.clock.item), report.clock.status.value))
+    for reader in report.readers:
+        expected += [(int(i.item), i.status.value) for i in reader.items]
+    assert page.items == expected
+    assert "script" not in page.tags and "link" not in page.tags and "img" not in page.tags
+    assert page.tags.count("style") == 1  # inline CSS only
+    for reader in report.readers:
+        for item in reader.items:
+            assert flat(item.summary) in page.words
+
+
+def test_certificates_show_subject_issuer_serial_validity_days_and_key_usage() -> None:
+    report = check("expiring")
+    page = Page(render_html(report))
+    for label in ("Subject", "Issuer", "Serial number", "Valid", "Days left", "Key usage"):
+        assert label in page.words
+    for cert in report.readers[0].certificates:
+        assert cert.serial in page.words
+        assert flat(cert.subject) in page.words
+        assert cert.not_after.strftime("%Y-%m-%d") in page.words
+    assert "21 days left" in page.words
+    assert "digitalSignature" in page.words
+    assert "WARNING" in page.words and "What to do first:" in page.words
+
+
+def test_serial_and_card_number_side_by_side_with_why_they_differ() -> None:
+    report = check("default")
+    page = Page(render_html(report))
+    assert "note-serial_vs_card_number" in page.classes
+    assert DEMO_CARD_NUMBER in page.words
+    assert "cannot be unified" in page.words
+    set_language("zh_TW")
+    page = Page(render_html(check("default")))
+    assert "憑證序號與 IC 卡卡號" in page.words and "無法統一" in page.words
+    # No certificate read: nothing to compare.
+    assert render_html(check("mute")).count("note-serial_vs_card_number") == 0
+
+
+def test_a_mute_card_gets_chip_orientation_and_card_care_advice() -> None:
+    page = Page(render_html(check("mute")))
+    assert "note-chip_orientation" in page.classes
+    assert flat(advice.mute_card()) in page.words
+    assert "chip facing" in page.words and "demagnetised" in page.words
+    set_language("zh_TW")
+    page = Page(render_html(check("mute")))
+    assert "晶片方向正確嗎？" in page.words and "消磁" in page.words
+
+
+def test_a_card_error_gets_the_card_care_advice_and_a_healthy_card_does_not() -> None:
+    page = Page(render_html(check("error-card")))
+    assert "note-card_care" in page.classes
+    assert flat(advice.card_care()) in page.words
+    assert "note-card_care" not in Page(render_html(check("default"))).classes
+
+
+def test_pin_status_is_shown() -> None:
+    page = Page(render_html(check("pin-final-try")))
+    assert "PIN status" in page.words
+    assert "one try left before the PIN locks" in page.words
+
+
+def test_history_rows_list_the_latest_checks_of_the_readers_shown() -> None:
+    report = check("default")
+    entries = [
+        entry_from_report(check("expired").readers[0], NOW - timedelta(days=2)),
+        entry_from_report(report.readers[0], NOW - timedelta(days=1)),
+        entry_from_report(report.readers[1], NOW),
+    ]
+    text = render_html(report, entries)
+    page = Page(text)
+    assert text.count('class="history-row"') == 3
+    assert "Last checks" in page.words and "expired 30 days ago" in page.words
+    # Newest first.
+    assert text.index("2026-12-01 12:00 UTC</td>") < text.index("2026-11-29 12:00 UTC</td>")
+    # A report of reader 1 alone lists only reader 1's checks.
+    one = render_html(CheckReport(NOW, report.service, (report.readers[1],)), entries)
+    assert one.count('class="history-row"') == 1
+
+
+def test_the_report_is_in_traditional_chinese() -> None:
+    set_language("zh_TW")
+    report = check("expiring")
+    text = render_html(report)
+    assert '<html lang="zh-Hant-TW">' in text
+    page = Page(text)
+    for words in (
+        "卡片健康報告",
+        "警告",
+        "請先做",
+        "檢查項目",
+        "憑證",
+        "序號",
+        "剩 21 天",
+        "這台電腦",
+    ):
+        assert words in page.words
+    plain = render_report_text(report)
+    assert plain.startswith("警告：")
+    assert "請先做：" in plain and "憑證序號與 IC 卡卡號" in plain
+
+
+def test_hostile_certificate_fields_are_escaped_in_html_and_kept_in_text() -> None:
+    report = hostile_report()
+    cert = report.readers[0].certificates[0]
+    assert cert.common_name == HOSTILE and HOSTILE in cert.label
+    assert "\\<script\\>" in cert.subject and "\\<script\\>" in cert.issuer  # RFC 4514 form
+    text = render_html(report)
+    assert "<script" not in text
+    assert '"onload' not in text
+    assert "&lt;script&gt;document.title=&quot;pwned&quot;&lt;/script&gt;&quot;onload" in text
+    assert "onload=x &amp;" in text
+    page = Page(text)  # also asserts no on* attribute exists
+    assert HOSTILE in page.words  # shown to the user as the text it is
+    assert "script" not in page.tags
+    assert HOSTILE in render_report_text(report)
+
+
+def test_write_report_writes_one_file_per_reader_and_one_for_all(tmp_path: Path) -> None:
+    report = check("default")
+    state = DaemonState(service_up=True, updated_at=NOW)
+    for reader in report.readers:
+        state = state.with_reader(ReaderState(reader.reader, Phase.CHECKED, reader, NOW))
+    entries = [entry_from_report(r, NOW) for r in report.readers]
+    out = tmp_path / "reports"
+    every = write_report(state, out, history=entries)
+    first = write_report(state, out, reader=READER_0, history=entries)
+    second = write_report(state, out, reader=READER_1, history=entries)
+    assert every.name == "report.html"
+    assert len({every, first, second}) == 3
+    assert first.name.startswith("report-cardwatch-demo-reader-0-") and first.suffix == ".html"
+    assert report_name("Reader 0") != report_name("reader-0")
+    assert READER_1 not in first.read_text(encoding="utf-8")
+    assert READER_0 in every.read_text(encoding="utf-8")
+    assert READER_1 in every.read_text(encoding="utf-8")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        p.name for p in (every, first, second)
+    )  # no temporary file left behind
+
+
+def test_write_report_raises_storage_error_on_disk_problems(tmp_path: Path) -> None:
+    from tray.storage import StorageError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    state = DaemonState(service_up=True, updated_at=NOW)
+    with pytest.raises(StorageError):
+        write_report(state, blocker / "reports")
+
+
+# -- cardwatch report ---------------------------------------------------------------------
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_report_demo_expiring_prints_the_text_report(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "report", "--demo", "expiring")
+    assert code == 1 and err == ""
+    assert out.startswith("WARNING: Certificate 'Signature certificate' expires on ")
+    assert "What to do first: Renew the certificate" in out
+    assert " 9 WARN  Certificate 'Signature certificate'" in out
+    assert "Certificate serial number and card number" in out
+    code, out, _err = run(capsys, "--lang", "zh_TW", "report", "--demo", "expiring")
+    assert code == 1 and out.startswith("警告：")
+
+
+def test_report_demo_html_writes_the_file_and_prints_its_path(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "report", "--demo", "expired", "--html")
+    assert code == 2 and err == ""
+    path = Path(out.strip())
+    assert path.parent == report_dir() and path.name == "report-demo-expired.html"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "CRITICAL" in text
+
+
+def test_report_without_daemon_data_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "report")
+    assert code == 3 and out == ""
+    assert "cardwatch run" in err and "--demo" in err
+    code, _out, _err = run(capsys, "report", "--demo", "no-such-scenario")
+    assert code == 3
+
+
+def save(*reports: CheckReport) -> DaemonState:
+    state = DaemonState(service_up=True, updated_at=NOW)
+    with History(history_path(), FixedClock(NOW)) as history:
+        for n, report in enumerate(reports):
+            for reader in report.readers:
+                state = state.with_reader(ReaderState(reader.reader, Phase.CHECKED, reader, NOW))
+                history.record(reader, NOW + timedelta(seconds=n))
+        history.save_state(state)
+        assert history.flush()
+    return state
+
+
+def test_report_reads_the_saved_state_and_history(capsys: pytest.CaptureFixture[str]) -> None:
+    save(check("default"), check("expired"))
+    code, out, err = run(capsys, "report")
+    assert code == 2, err
+    assert "Reader: Cardwatch Demo Reader 1" in out
+    assert "Last checks" in out and out.count("Cardwatch Demo Reader 0  TP03170000012345") == 2
+    code, out, _err = run(capsys, "report", "--reader", "reader 1", "--html")
+    assert code == 0
+    path = Path(out.strip())
+    assert path.name == report_name(READER_1)
+    page = Page(path.read_text(encoding="utf-8"))
+    assert READER_0 not in page.words and "PIV" in page.words
+    code, _out, err = run(capsys, "report", "--reader", "nothing like it")
+    assert code == 3 and "nothing like it" in err
+
+
+def test_a_corrupt_state_file_is_named_and_the_latest_reports_still_serve(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    save(check("expiring"))
+    state_file = history_path().with_name("state.json")
+    state_file.write_text("{ not json", encoding="utf-8")
+    code, out, err = run(capsys, "report")
+    assert "state file" in err and str(state_file) in err and "Traceback" not in err
+    assert code == 1 and "21 days left" in out
+    # Both files unusable: a named cause and exit code 3, never a traceback.
+    history_path().write_text(json.dumps({"schema": "other"}), encoding="utf-8")
+    state_file.write_text("[]", encoding="utf-8")
+    code, out, err = run(capsys, "report")
+    assert code == 3 and out == "" and "cardwatch run" in err and "Traceback" not in err
+
+
+def test_report_html_into_an_unwritable_place_is_a_named_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report_dir().parent.mkdir(parents=True, exist_ok=True)
+    report_dir().write_text("a file where the directory should be")
+    code, out, err = run(capsys, "report", "--demo", "default", "--html")
+    assert code == 3 and out == ""
+    assert "cannot write the report" in err and str(report_dir()) in err
+
+
+def test_items_of_a_missing_reader_keep_their_numbers() -> None:
+    report = check("no-card")
+    page = Page(render_html(report))
+    assert (int(ItemId.CARD_PRESENT), Status.SKIP.value) in page.items
+    assert "UNKNOWN" in page.words and "No card in the reader" in page.words
