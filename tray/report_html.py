@@ -81,7 +81,8 @@ aside.note { background: #f0f5fb; border: 1px solid #cfdff0; border-radius: 8px;
   padding: .75rem 1rem; margin-top: 1rem; }
 aside.note h3 { margin: 0 0 .35rem; color: #1d4f80; }
 aside.note p { margin: 0 0 .5rem; }
-table.history th { width: auto; }
+table.history th { width: auto; white-space: nowrap; }
+table.history td.mono, table.history td.verdict { white-space: nowrap; overflow-wrap: normal; }
 .health-text-ok { color: #1b5e20; } .health-text-warning { color: #7a4a00; }
 .health-text-critical { color: #a31515; } .health-text-unknown { color: #4f5b66; }
 footer { color: var(--muted); font-size: .85rem; margin-top: 1.5rem; }
@@ -220,7 +221,7 @@ def _history(report: CheckReport, entries: Sequence[HistoryEntry]) -> str:
     body = "".join(
         f'<tr class="history-row"><td class="mono">{_e(r.when)}</td><td>{_e(r.reader)}</td>'
         f'<td class="mono">{_e(r.card)}</td>'
-        f'<td class="health-text-{_HEALTH_CLASS[r.health]}">{_e(r.verdict)}</td>'
+        f'<td class="verdict health-text-{_HEALTH_CLASS[r.health]}">{_e(r.verdict)}</td>'
         f"<td>{_e(r.detail)}</td></tr>"
         for r in rows
     )
