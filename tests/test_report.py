@@ -16,7 +16,7 @@ from tray import advice
 from tray.check import CheckOptions, run_check
 from tray.cli import main
 from tray.history import History, entry_from_report, history_path
-from tray.i18n import set_language
+from tray.i18n import _, set_language
 from tray.model import CheckReport, ItemId, Status
 from tray.report import report_dir, report_name, write_report
 from tray.report_html import render_html
@@ -354,3 +354,27 @@ def test_items_of_a_missing_reader_keep_their_numbers() -> None:
     page = Page(render_html(report))
     assert (int(ItemId.CARD_PRESENT), Status.SKIP.value) in page.items
     assert "UNKNOWN" in page.words and "No card in the reader" in page.words
+
+
+@pytest.mark.parametrize(
+    ("scenario", "note"),
+    [
+        ("expiring", "Certificate serial number and card number"),
+        ("mute", "Is the chip facing the right way?"),
+        ("error-card", "Card care"),
+        ("pin-locked", "PIN status"),
+    ],
+)
+@pytest.mark.parametrize("language", ["en", "zh_TW"])
+def test_the_text_form_holds_the_items_notes_and_history(
+    scenario: str, note: str, language: str
+) -> None:
+    set_language(language)
+    report = check(scenario)
+    entries = [entry_from_report(report.readers[0], NOW - timedelta(hours=1))]
+    text = render_report_text(report, entries)
+    for reader in report.readers:
+        for item in reader.items:
+            assert item.summary in text
+    assert _(note) in text
+    assert _("Last checks") in text and "2026-12-01 11:00 UTC" in text

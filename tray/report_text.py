@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 from .history import HistoryEntry
@@ -9,6 +10,12 @@ from .i18n import _, labelled, ngettext
 from .model import CheckReport, ReaderReport
 from .render import render
 from .report_content import first_step, history_rows, pin_state_text, reader_notes
+
+
+def _paragraph(text: str, indent: str) -> list[str]:
+    if any(ord(ch) > 0x2E80 for ch in text):  # CJK text has no spaces to wrap at
+        return [indent + text]
+    return textwrap.wrap(text, 96, initial_indent=indent, subsequent_indent=indent) or [indent]
 
 
 def _pin_lines(reader: ReaderReport) -> list[str]:
@@ -43,7 +50,7 @@ def render_report_text(
             out.append("   " + _("PIN status"))
             out += pins
         for note in notes:
-            out += ["   " + note.title, "     " + note.text]
+            out += ["   " + note.title, *_paragraph(note.text, "     ")]
             out += ["     " + labelled(label, value) for label, value in note.rows]
     rows = history_rows(history, [r.reader for r in report.readers] or None)
     if rows:
