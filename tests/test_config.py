@@ -475,12 +475,13 @@ def test_run_with_a_broken_config_starts_and_uses_the_rest(tmp_path: Path) -> No
     textfile = tmp_path / "cardwatch.prom"
     path = _write(
         tmp_path,
-        f'[clock]\nwarn_minutes = "soon"\n[prometheus]\ntextfile = "{textfile}"\n',
+        f'[clock]\nwarn_minutes = "soon"\n[check]\nexpiry_warn_days = 10\n'
+        f'[prometheus]\ntextfile = "{textfile}"\n',
     )
     before = _digest(path)
     env = {**os.environ, "LANGUAGE": "en"}
     daemon = subprocess.Popen(
-        [str(SCRIPT), "--config", str(path), "run", "--demo", "--no-tray"],
+        [str(SCRIPT), "--config", str(path), "run", "--demo", "expiring", "--no-tray"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -488,7 +489,9 @@ def test_run_with_a_broken_config_starts_and_uses_the_rest(tmp_path: Path) -> No
     )
     try:
         deadline = time.monotonic() + 30  # a bound on waiting, not a speed assertion
-        while not textfile.exists() or "cardwatch_check_status" not in textfile.read_text():
+        seen = ""
+        while "cardwatch_check_status{" not in seen:
+            seen = textfile.read_text() if textfile.exists() else ""
             assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
             assert time.monotonic() < deadline, "the daemon never wrote its textfile"
             time.sleep(0.05)
@@ -498,3 +501,10 @@ def test_run_with_a_broken_config_starts_and_uses_the_rest(tmp_path: Path) -> No
     assert daemon.returncode == 0
     assert err.count('[clock] warn_minutes: "soon" is not allowed') == 1
     assert _digest(path) == before
+    # the daemon's checks use the file's threshold: 21 days left is OK (0), not a warning (1)
+    status = [
+        line
+        for line in textfile.read_text().splitlines()
+        if line.startswith("cardwatch_check_status{")
+    ]
+    assert status and all(line.endswith(" 0") for line in status), status
