@@ -22,6 +22,7 @@ from ntp_server import NtpServer
 
 from tray.cli import main
 from tray.config import (
+    SCHEMA,
     Config,
     Loaded,
     NotifySettings,
@@ -157,7 +158,12 @@ def test_a_bad_value_is_named_with_its_line_and_gets_its_default(
     if default is not None:
         assert used == default
     assert used == getattr(getattr(Config(), table), key)
-    # every other table keeps the file's values
+    # every other key keeps the file's value
+    for other_key in SCHEMA[table]:
+        if other_key != key:
+            assert getattr(getattr(loaded.config, table), other_key) == getattr(
+                getattr(good, table), other_key
+            )
     for other in ("clock", "network", "pkcs11", "ui", "notifications", "prometheus", "check"):
         if other != table:
             assert getattr(loaded.config, other) == getattr(good, other)
@@ -508,3 +514,27 @@ def test_run_with_a_broken_config_starts_and_uses_the_rest(tmp_path: Path) -> No
         if line.startswith("cardwatch_check_status{")
     ]
     assert status and all(line.endswith(" 0") for line in status), status
+
+
+@pytest.mark.parametrize(("table", "key", "bad", "words", "default"), BAD_VALUES)
+def test_config_show_exits_1_for_each_bad_value_and_shows_its_default(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    table: str,
+    key: str,
+    bad: str,
+    words: list[str],
+    default: object,
+) -> None:
+    path = _write(tmp_path, f"[{table}]\n{key} = {bad}\n")
+    before = _digest(path)
+
+    code = main(["--config", str(path), "config", "show", "--json"])
+
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert err.startswith(f"{path}, line 2: [{table}] {key}: ")
+    shown = json.loads(out)["config"][table][key]
+    expected = getattr(getattr(Config(), table), key)
+    assert shown == (list(expected) if isinstance(expected, tuple) else expected)
+    assert _digest(path) == before
