@@ -14,6 +14,8 @@ OWNERS = {
     "pystray": {"ui/tray.py"},
     "desktop_notifier": {"notify.py"},
     "plyer": {"notify.py"},
+    "tomllib": {"config.py"},
+    "tomli": {"config.py"},
 }
 
 

@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -20,7 +20,9 @@ from .model import CheckReport
 from .net import CachedClockProbe, NetworkChecks
 from .prometheus import TextfileWriter
 from .report import open_file, report_dir, write_report
+from .skew import SkewThresholds
 from .state import DaemonState, icon_state, tooltip
+from .validity import Thresholds
 
 if TYPE_CHECKING:
     from .ui.tray import Tray as _Tray
@@ -35,6 +37,16 @@ class RunOptions:
     demo: str | None = None
     tray: bool = True
     prometheus_textfile: str | None = None
+    #: the expiry item's thresholds ([check] in config.toml)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    #: the clock item's thresholds ([clock] in config.toml)
+    clock_thresholds: SkewThresholds = field(default_factory=SkewThresholds)
+
+    def check_options(self, network: NetworkChecks | None) -> CheckOptions:
+        """The options of each check the daemon runs."""
+        return CheckOptions(
+            thresholds=self.thresholds, clock_thresholds=self.clock_thresholds, network=network
+        )
 
 
 #: the daemon measures the clock at most this often (a check inside the hour reuses it)
@@ -42,16 +54,21 @@ CLOCK_MAX_AGE_SECONDS = 3600.0
 
 
 def pcsc_parts(
-    clock: Clock, middleware: Sequence[Middleware], network: NetworkChecks | None = None
+    clock: Clock,
+    middleware: Sequence[Middleware],
+    network: NetworkChecks | None = None,
+    options: CheckOptions | None = None,
 ) -> tuple[EventSource, Checker]:
     """The real PC/SC watcher, and a checker that opens its own context for every check."""
     from .pcsc.adapter import PcscBackend
     from .pcsc.watch import PcscWatcher
 
+    checks = replace(options or CheckOptions(), network=network)
+
     def check(reader: str) -> CheckReport:
         backend = PcscBackend()
         try:
-            return check_one(backend, reader, clock, CheckOptions(network=network), middleware)
+            return check_one(backend, reader, clock, checks, middleware)
         finally:
             backend.close()
 
@@ -59,7 +76,10 @@ def pcsc_parts(
 
 
 def demo_parts(
-    scenario: str, clock: Clock, network: NetworkChecks | None = None
+    scenario: str,
+    clock: Clock,
+    network: NetworkChecks | None = None,
+    options: CheckOptions | None = None,
 ) -> tuple[EventSource, Checker]:
     """Simulated readers and cards of a demo scenario (and its simulated network answers)."""
     from .sim.backend import SimBackend
@@ -68,13 +88,14 @@ def demo_parts(
     from .sim.watch import SimWatcher
 
     readers = build(scenario, clock.now())
-    options = CheckOptions(network=network or simulated(scenario, clock.now()))
+    net = network or simulated(scenario, clock.now())
+    checks = replace(options or CheckOptions(), network=net)
     backend = SimBackend(readers)
     lock = threading.Lock()  # virtual cards keep selection state: one check at a time
 
     def check(reader: str) -> CheckReport:
         with lock:
-            return check_one(backend, reader, clock, options)
+            return check_one(backend, reader, clock, checks)
 
     return SimWatcher(readers), check
 
@@ -96,9 +117,9 @@ def build_daemon(
     """The daemon for ``options`` (not started); ``network`` None: no network checks."""
     net = daemon_network(network, clock) if network is not None else None
     if options.demo:
-        source, checker = demo_parts(options.demo, clock, net)
+        source, checker = demo_parts(options.demo, clock, net, options.check_options(net))
     else:
-        source, checker = pcsc_parts(clock, middleware, net)
+        source, checker = pcsc_parts(clock, middleware, net, options.check_options(net))
     return Daemon(source, checker, clock, DaemonOptions())
 
 

@@ -14,9 +14,10 @@ from . import __version__
 from .backend import Backend
 from .check import CheckOptions, Middleware, run_check
 from .clock import SystemClock
+from .config import Config, Loaded, config_path, read_config, render_json, render_toml
 from .i18n import _, set_language
 from .model import CheckReport, Health
-from .net import DEFAULT_NTP_SERVERS, DEFAULT_TIME_URL, NetworkChecks, live
+from .net import NetworkChecks, live
 from .render import render
 from .report_json import dumps
 
@@ -83,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
         "--lang",
         metavar="LANG",
         help=_("language of the output: en or zh_TW (default: from the locale)"),
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help=_(
+            "read the settings from PATH instead of config.toml in the user config directory "
+            "(also: the CARDWATCH_CONFIG environment variable)"
+        ),
     )
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help=_("log more; -vvv also logs every APDU")
@@ -162,32 +171,52 @@ def _parser() -> argparse.ArgumentParser:
         help=_("report on a demo scenario checked now, with no reader or daemon needed"),
     )
     report.add_argument("--reader", metavar="NAME", help=_("only readers whose name contains NAME"))
+    config = sub.add_parser(
+        "config",
+        help=_("show where the settings file is, or the settings in effect"),
+        description=_(
+            "'config path' prints where Cardwatch reads its settings; 'config show' prints the "
+            "settings in effect as TOML, each marked as from the file or default, and any "
+            "problems on stderr. Exit codes: 0 no problems, 1 problems found (defaults used)."
+        ),
+    )
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
+    config_sub.add_parser("path", help=_("print the path of the settings file"))
+    show = config_sub.add_parser("show", help=_("print the settings in effect"))
+    show.add_argument("--json", action="store_true", help=_("print them as JSON"))
     return parser
 
 
-def _middleware(args: argparse.Namespace) -> list[Middleware]:
-    if args.no_pkcs11:
+def _middleware(args: argparse.Namespace, config: Config) -> list[Middleware]:
+    if args.no_pkcs11 or not config.pkcs11.enabled:
         return []
     try:
         from .pkcs11 import discover
     except ImportError:
         return []
-    return list(discover(args.pkcs11_module))
+    # Modules named on the command line replace those of the config file.
+    return list(discover(args.pkcs11_module or config.pkcs11.modules))
 
 
-def _network(args: argparse.Namespace, clock: SystemClock) -> NetworkChecks:
-    if args.offline:
+def _network(args: argparse.Namespace, clock: SystemClock, config: Config) -> NetworkChecks:
+    if args.offline or not config.network.enabled:
         return NetworkChecks.off()
     if args.demo:
         from .sim.scenarios import network
 
         return network(args.demo, clock.now())
-    time_url = args.time_url or DEFAULT_TIME_URL
+    time_url = args.time_url if args.time_url is not None else config.network.time_url
     return live(
         clock,
-        ntp_servers=tuple(args.ntp_server) or DEFAULT_NTP_SERVERS,
-        time_url=None if time_url.lower() == "none" else time_url,
+        ntp_servers=tuple(args.ntp_server) or config.network.ntp_servers,
+        time_url=None if not time_url or time_url.lower() == "none" else time_url,
     )
+
+
+def _say_problems(loaded: Loaded) -> None:
+    """Each problem of the config file once on stderr (the settings already have defaults)."""
+    for problem in loaded.problems:
+        print(problem.message, file=sys.stderr)
 
 
 def _unknown_demo(name: str) -> bool:
@@ -205,8 +234,10 @@ def _unknown_demo(name: str) -> bool:
     return True
 
 
-def _check(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace, loaded: Loaded) -> int:
     from .sim.scenarios import SCENARIOS, build
+
+    config = loaded.config
 
     if args.list_demos:
         for name, description in SCENARIOS.items():
@@ -233,8 +264,13 @@ def _check(args: argparse.Namespace) -> int:
             )
             return int(Health.UNKNOWN)
         backend = PcscBackend()
-        middleware = _middleware(args)
-    options = CheckOptions(reader=args.reader, network=_network(args, clock))
+        middleware = _middleware(args, config)
+    options = CheckOptions(
+        thresholds=config.check.thresholds(),
+        clock_thresholds=config.clock.thresholds(),
+        reader=args.reader,
+        network=_network(args, clock, config),
+    )
     report = run_check(backend, clock, options, middleware)
     if args.json:
         print(dumps(report))
@@ -244,15 +280,18 @@ def _check(args: argparse.Namespace) -> int:
     return int(report.health)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, loaded: Loaded) -> int:
     from .app import RunOptions, run
 
+    config = loaded.config
     if args.demo and _unknown_demo(args.demo):
         return int(Health.UNKNOWN)
     options = RunOptions(
         demo=args.demo,
         tray=not args.no_tray,
-        prometheus_textfile=args.prometheus_textfile,
+        prometheus_textfile=args.prometheus_textfile or config.prometheus.textfile or None,
+        thresholds=config.check.thresholds(),
+        clock_thresholds=config.clock.thresholds(),
     )
     from .instance import AlreadyRunning, InstanceError, acquire
 
@@ -276,10 +315,13 @@ def _run(args: argparse.Namespace) -> int:
     from .logfile import attach
 
     attach(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
+    # Logged, not printed: the log goes to stderr and to the daemon's log file.
+    for problem in loaded.problems:
+        log.warning("%s", problem.message)
     # In the daemon a vendor module runs in a child process: it must never freeze the tray.
     with lock:
-        modules = [source.name for source in _middleware(args)] if not args.demo else []
-        return run(options, isolated(modules), _network(args, SystemClock()))
+        modules = [source.name for source in _middleware(args, config)] if not args.demo else []
+        return run(options, isolated(modules), _network(args, SystemClock(), config))
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -345,7 +387,7 @@ def _saved_report(reader: str | None) -> tuple[CheckReport, Sequence[HistoryEntr
     return as_check_report(state), data.entries, report_name(name)
 
 
-def _report(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, config: Config) -> int:
     from .report import open_file, report_dir, write_html
     from .report_text import render_report_text
     from .storage import StorageError
@@ -358,7 +400,12 @@ def _report(args: argparse.Namespace) -> int:
         from .sim.scenarios import build, network
 
         clock = SystemClock()
-        options = CheckOptions(reader=args.reader, network=network(args.demo, clock.now()))
+        options = CheckOptions(
+            thresholds=config.check.thresholds(),
+            clock_thresholds=config.clock.thresholds(),
+            reader=args.reader,
+            network=network(args.demo, clock.now()),
+        )
         report = run_check(SimBackend(build(args.demo, clock.now())), clock, options)
         name = f"report-demo-{args.demo}.html"
     else:
@@ -386,6 +433,18 @@ def _report(args: argparse.Namespace) -> int:
     return int(report.health)
 
 
+def _config(args: argparse.Namespace, loaded: Loaded) -> int:
+    if args.config_command == "path":
+        print(loaded.source)
+        return 0
+    if args.config_command == "show":
+        _say_problems(loaded)
+        sys.stdout.write(render_json(loaded) if args.json else render_toml(loaded))
+        return 1 if loaded.problems else 0
+    _parser().parse_args(["config", "--help"])
+    return int(Health.UNKNOWN)
+
+
 def gui_main() -> int:
     """Entry point of the GUI script (no console window on Windows): ``cardwatch run``."""
     return main(["run"])
@@ -394,10 +453,14 @@ def gui_main() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cardwatch`` command."""
     # The language must be set before the parser is built, so that --help is translated too.
+    # So must the config file be read: its [ui] language applies unless --lang is given.
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--lang")
+    early.add_argument("--config")
     known, _rest = early.parse_known_args(argv)
-    set_language(known.lang)
+    path = config_path(known.config)
+    set_language(known.lang or read_config(path).config.ui.language or None)
+    loaded = read_config(path)  # again, so that its problems are in the chosen language
     args = _parser().parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(args.verbose, 5)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -406,13 +469,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(Health.UNKNOWN)
     try:
         if args.command == "check":
-            return _check(args)
+            _say_problems(loaded)
+            return _check(args, loaded)
         if args.command == "run":
-            return _run(args)
+            return _run(args, loaded)
+        if args.command == "config":
+            return _config(args, loaded)
         if args.command == "status":
             return _status(args)
         if args.command == "report":
-            return _report(args)
+            _say_problems(loaded)
+            return _report(args, loaded.config)
     except KeyboardInterrupt:
         return int(Health.UNKNOWN)
     except Exception as exc:  # the one place where any error becomes words

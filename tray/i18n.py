@@ -15,7 +15,7 @@ def _locale_dir() -> str:
     return str(resources.files("tray") / "locale")
 
 
-def _normalise(language: str) -> str:
+def normalise(language: str) -> str:
     """Map the many spellings of Traditional Chinese onto zh_TW."""
     lang = language.replace("-", "_").split(".")[0].split("@")[0]
     if lang.lower() in ("zh_tw", "zh_hant", "zh_hant_tw", "zh_hk", "zh_mo", "zh_hant_hk"):
@@ -27,7 +27,7 @@ def _requested() -> list[str]:
     for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
         value = os.environ.get(var)
         if value:
-            return [_normalise(part) for part in value.split(":") if part]
+            return [normalise(part) for part in value.split(":") if part]
     return []
 
 
@@ -44,7 +44,7 @@ _catalog = _Catalog()
 
 def set_language(language: str | None = None) -> str:
     """Activate ``language`` (or the OS locale when None); returns the language in use."""
-    wanted = [_normalise(language)] if language else _requested()
+    wanted = [normalise(language)] if language else _requested()
     for lang in wanted:
         if lang in ("C", "POSIX") or lang.startswith("en"):
             break
