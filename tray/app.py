@@ -18,6 +18,9 @@ from .events import EventSource
 from .history import History
 from .model import CheckReport
 from .net import CachedClockProbe, NetworkChecks
+from .notifications import Notifications
+from .notifylog import LogFile, log_path
+from .policy import NotifySettings
 from .prometheus import TextfileWriter
 from .report import open_file, report_dir, write_report
 from .state import DaemonState, icon_state, tooltip
@@ -35,6 +38,7 @@ class RunOptions:
     demo: str | None = None
     tray: bool = True
     prometheus_textfile: str | None = None
+    notify: NotifySettings = NotifySettings()
 
 
 #: the daemon measures the clock at most this often (a check inside the hour reuses it)
@@ -102,6 +106,20 @@ def build_daemon(
     return Daemon(source, checker, clock, DaemonOptions())
 
 
+def start_notifications(
+    settings: NotifySettings, clock: Clock, daemon: Daemon, history: History
+) -> Notifications:
+    """The notifications, fed by ``daemon``; a click opens that reader's report."""
+
+    def write(reader: str | None) -> Path:
+        entries = history.entries(reader=reader)
+        return write_report(daemon.state, report_dir(), reader=reader, history=entries)
+
+    notifications = Notifications(settings, clock, write, open_file, LogFile(log_path(), clock))
+    daemon.on_state(notifications.on_state)
+    return notifications
+
+
 def _log_state(state: DaemonState) -> None:
     log.info("state %s: %s", icon_state(state).value, tooltip(state).replace("\n", " | "))
 
@@ -166,6 +184,8 @@ def run(
     daemon.on_report(history.record)
     daemon.on_state(history.save_state)
     closers = [history.close]
+    notifications = start_notifications(options.notify, clock, daemon, history)
+    closers.insert(0, notifications.close)
     if options.prometheus_textfile:
         textfile = TextfileWriter(Path(options.prometheus_textfile))
         daemon.on_state(textfile.on_state)
