@@ -290,7 +290,7 @@ def _body(where: str, findings: list[Finding]) -> str:
     lines = [where, first.detail]
     if first.advice:
         lines.append(first.advice)
-    others = [f.title for f in findings[1:]]
+    others = [f.title for f in findings[1:] if f.title != first.title]
     if others:
         lines.append(_("Also: {problems}").format(problems=join_list(dict.fromkeys(others))))
     return "\n".join(line for line in lines if line)
