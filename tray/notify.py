@@ -181,12 +181,10 @@ class DesktopNotifierBackend:
 
     def close(self) -> None:
         """Stop the loop thread (live notifications stay on the screen)."""
-        if self._loop.is_closed():
+        if not self._loop.is_running():
             return
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(PROBE_SECONDS)
-        if not self._thread.is_alive():
-            self._loop.close()
 
 
 class PlyerBackend:
