@@ -86,7 +86,7 @@ class _Interface(ServiceInterface):
         self._server = server
 
     @method()
-    def GetCapabilities(self) -> "as":  # type: ignore[name-defined]  # noqa: F821
+    def GetCapabilities(self) -> "as":  # type: ignore[name-defined]
         return ["actions", "body", "body-markup"]
 
     @method()
@@ -101,8 +101,8 @@ class _Interface(ServiceInterface):
         app_icon: "s",  # type: ignore[name-defined]  # noqa: F821
         summary: "s",  # type: ignore[name-defined]  # noqa: F821
         body: "s",  # type: ignore[name-defined]  # noqa: F821
-        actions: "as",  # type: ignore[name-defined]  # noqa: F821
-        hints: "a{sv}",  # type: ignore[name-defined]  # noqa: F821
+        actions: "as",  # type: ignore[name-defined]
+        hints: "a{sv}",  # type: ignore[name-defined]
         expire_timeout: "i",  # type: ignore[name-defined]  # noqa: F821
     ) -> "u":  # type: ignore[name-defined]  # noqa: F821
         plain = {k: v.value if isinstance(v, Variant) else v for k, v in hints.items()}

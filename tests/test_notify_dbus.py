@@ -14,8 +14,8 @@ from notify_server import NotifyServer, dbus_unavailable, session_bus
 from test_policy import NOW, expiring, scenario, state_with
 
 from tray.notifications import Notifications
-from tray.notifylog import LogFile
 from tray.notify import make_backend
+from tray.notifylog import LogFile
 from tray.policy import NotifySettings
 from tray.report import open_file, write_report
 from tray.sim.scenarios import READER_0, READER_1
@@ -40,7 +40,9 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """BROWSER is a recorder script; returns the file it writes the opened URL to."""
     opened = tmp_path / "opened.txt"
     script = tmp_path / "browser.sh"
-    script.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{opened}.tmp" && mv "{opened}.tmp" "{opened}"\n')
+    script.write_text(
+        f'#!/bin/sh\nprintf "%s" "$1" > "{opened}.tmp" && mv "{opened}.tmp" "{opened}"\n'
+    )
     script.chmod(0o755)
     monkeypatch.setenv("BROWSER", str(script))
     monkeypatch.setattr(webbrowser, "_tryorder", None)  # read BROWSER afresh
@@ -74,7 +76,9 @@ def wait_file(path: Path) -> str:
 def wait_file_with(path: Path, text: str) -> None:
     from desktop import wait_for
 
-    wait_for(f"{text!r} in {path}", lambda: True if path.exists() and text in path.read_text() else None)
+    wait_for(
+        f"{text!r} in {path}", lambda: True if path.exists() and text in path.read_text() else None
+    )
 
 
 def test_expiring_card_is_notified_and_a_click_opens_its_report(
@@ -86,7 +90,9 @@ def test_expiring_card_is_notified_and_a_click_opens_its_report(
         assert n.backend.name == "desktop-notifier"
         other = ReaderState(READER_1, Phase.CHECKED, scenario("default"))
         state = state_with(expiring(3.5))
-        feed(n, holder, DaemonState(readers=(*state.readers, other), service_up=True, updated_at=NOW))
+        feed(
+            n, holder, DaemonState(readers=(*state.readers, other), service_up=True, updated_at=NOW)
+        )
         (call,) = server.wait_calls(1)
         assert call.app_name == "Cardwatch"
         assert call.summary == "Certificate expires in 3 days"

@@ -49,7 +49,9 @@ def expiring(days: float, now: datetime = NOW) -> ReaderReport:
     return report_of(MoicaGen1Card(moica_certs(now, days), DEMO_CARD_NUMBER), now)
 
 
-def state_with(report: ReaderReport | None, phase: Phase = Phase.CHECKED, **kw: object) -> DaemonState:
+def state_with(
+    report: ReaderReport | None, phase: Phase = Phase.CHECKED, **kw: object
+) -> DaemonState:
     readers = (ReaderState(READER_0, phase, report),)
     return DaemonState(readers=readers, service_up=True, updated_at=NOW, **kw)  # type: ignore[arg-type]
 
@@ -120,7 +122,9 @@ def test_configured_thresholds_fire_once_each_whatever_they_are(days: list[int])
     fired = []
     for step in range(96):
         now = NOW + timedelta(days=step)
-        fired += [n.key.rsplit(":", 1)[1] for n in shown(run(state_with(report_at(report, now)), now))]
+        fired += [
+            n.key.rsplit(":", 1)[1] for n in shown(run(state_with(report_at(report, now)), now))
+        ]
     assert sorted(map(int, fired), reverse=True) == sorted(days, reverse=True)
 
 
@@ -223,7 +227,9 @@ def test_service_down_then_back_replaces_one_notice() -> None:
 
 def test_a_wrong_clock_is_told_and_withdrawn_when_right_again() -> None:
     run = Run()
-    wrong = CheckItem(ItemId.CLOCK, Status.FAIL, "Computer clock is 8 h slow", "Fix it", code="clock_skew")
+    wrong = CheckItem(
+        ItemId.CLOCK, Status.FAIL, "Computer clock is 8 h slow", "Fix it", code="clock_skew"
+    )
     (notice,) = shown(run(DaemonState(service_up=True, updated_at=NOW, clock=wrong)))
     assert (notice.slot, notice.title) == (CLOCK_SLOT, "Computer clock is wrong")
     assert "8 h slow" in notice.body
@@ -233,7 +239,9 @@ def test_a_wrong_clock_is_told_and_withdrawn_when_right_again() -> None:
 
 def test_a_revoked_certificate_is_told() -> None:
     report = scenario("default")
-    revoked = CheckItem(ItemId.REVOCATION, Status.FAIL, "Revoked on 2026-11-01", "New card", code="revoked")
+    revoked = CheckItem(
+        ItemId.REVOCATION, Status.FAIL, "Revoked on 2026-11-01", "New card", code="revoked"
+    )
     report = replace(report, items=(*report.items, revoked))
     (notice,) = shown(Run()(state_with(report)))
     assert notice.title == "Certificate revoked"
