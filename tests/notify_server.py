@@ -9,6 +9,7 @@ No ``from __future__ import annotations`` here: dbus-fast reads the D-Bus signat
 the method annotations at run time, and postponed annotations would hide them.
 """
 
+# ruff: noqa: F722, F821
 import asyncio
 import os
 import shutil
@@ -90,36 +91,36 @@ class _Interface(ServiceInterface):
         return ["actions", "body", "body-markup"]
 
     @method()
-    def GetServerInformation(self) -> "ssss":  # type: ignore[name-defined]  # noqa: F821
+    def GetServerInformation(self) -> "ssss":  # type: ignore[name-defined]
         return ["fake", "cardwatch-tests", "1.0", "1.2"]
 
     @method()
     def Notify(
         self,
-        app_name: "s",  # type: ignore[name-defined]  # noqa: F821
-        replaces_id: "u",  # type: ignore[name-defined]  # noqa: F821
-        app_icon: "s",  # type: ignore[name-defined]  # noqa: F821
-        summary: "s",  # type: ignore[name-defined]  # noqa: F821
-        body: "s",  # type: ignore[name-defined]  # noqa: F821
+        app_name: "s",  # type: ignore[name-defined]
+        replaces_id: "u",  # type: ignore[name-defined]
+        app_icon: "s",  # type: ignore[name-defined]
+        summary: "s",  # type: ignore[name-defined]
+        body: "s",  # type: ignore[name-defined]
         actions: "as",  # type: ignore[name-defined]
         hints: "a{sv}",  # type: ignore[name-defined]
-        expire_timeout: "i",  # type: ignore[name-defined]  # noqa: F821
-    ) -> "u":  # type: ignore[name-defined]  # noqa: F821
+        expire_timeout: "i",  # type: ignore[name-defined]
+    ) -> "u":  # type: ignore[name-defined]
         plain = {k: v.value if isinstance(v, Variant) else v for k, v in hints.items()}
         return self._server._notified(
             app_name, replaces_id, app_icon, summary, body, actions, plain, expire_timeout
         )
 
     @method()
-    def CloseNotification(self, id: "u") -> None:  # type: ignore[name-defined]  # noqa: F821
+    def CloseNotification(self, id: "u") -> None:  # type: ignore[name-defined]
         self._server._closed_by_client(id)
 
     @signal()
-    def ActionInvoked(self, id: int, key: str) -> "us":  # type: ignore[name-defined]  # noqa: F821
+    def ActionInvoked(self, id: int, key: str) -> "us":  # type: ignore[name-defined]
         return [id, key]
 
     @signal()
-    def NotificationClosed(self, id: int, reason: int) -> "uu":  # type: ignore[name-defined]  # noqa: F821
+    def NotificationClosed(self, id: int, reason: int) -> "uu":  # type: ignore[name-defined]
         return [id, reason]
 
 

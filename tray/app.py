@@ -38,7 +38,7 @@ class RunOptions:
     demo: str | None = None
     tray: bool = True
     prometheus_textfile: str | None = None
-    notify: NotifySettings = NotifySettings()
+    notify: NotifySettings = NotifySettings()  # noqa: RUF009 (frozen: safe to share)
 
 
 #: the daemon measures the clock at most this often (a check inside the hour reuses it)
