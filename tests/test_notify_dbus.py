@@ -108,6 +108,7 @@ def test_expiring_card_is_notified_and_a_click_opens_its_report(
             (call.key_of("Snooze for a day"), "Snooze for a day"),
         ]
         assert call.expire_timeout == 0
+        assert n.backend.flush()  # desktop-notifier knows the id before the click
         server.invoke(call.id, "default")
         url = wait_file(browser)
         report = Path(url.removeprefix("file://")).read_text()
@@ -126,6 +127,7 @@ def test_open_report_button_opens_that_readers_report(
         (call,) = server.wait_calls(1)
         assert call.summary == "PIN locked"
         assert call.urgency == "critical"
+        assert n.backend.flush()  # desktop-notifier knows the id before the click
         server.invoke(call.id, call.key_of("Open report"))
         report = Path(wait_file(browser).removeprefix("file://")).read_text()
         assert READER_0 in report
@@ -164,6 +166,7 @@ def test_snooze_button_holds_the_card_back(server: NotifyServer, tmp_path: Path)
         (call,) = server.wait_calls(1)
         assert call.summary == "The card does not answer"
         assert call.urgency == "normal"
+        assert n.backend.flush()  # desktop-notifier knows the id before the click
         server.invoke(call.id, call.key_of("Snooze for a day"))
         log_file = tmp_path / "log.json"
         wait_file_with(log_file, '"snoozed": {\n  "reader:')

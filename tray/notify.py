@@ -54,6 +54,8 @@ class Backend(Protocol):
 
     def withdraw(self, slot: str) -> None: ...
 
+    def flush(self, timeout: float = PROBE_SECONDS) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -117,6 +119,8 @@ class DesktopNotifierBackend:
             try:
                 if what == "show":
                     await self._show(arg)
+                elif what == "flush":
+                    arg.set()
                 else:
                     await self._withdraw(arg)
             except Exception:  # one failed send must not end the loop
@@ -134,6 +138,12 @@ class DesktopNotifierBackend:
     def withdraw(self, slot: str) -> None:
         """Close ``slot``'s live notification, if any."""
         self._put("withdraw", slot)
+
+    def flush(self, timeout: float = PROBE_SECONDS) -> bool:
+        """Wait until everything handed in so far has been sent; False on timeout."""
+        done = threading.Event()
+        self._put("flush", done)
+        return done.wait(timeout)
 
     async def _withdraw(self, slot: str) -> None:
         identifier = self._ids.pop(slot, None)
@@ -199,7 +209,7 @@ class PlyerBackend:
             raise BackendUnavailable(f"plyer cannot be imported ({exc})") from exc
         self._notification = notification
         self._report_file = report_file
-        self._jobs: queue.Queue[Notice | None] = queue.Queue()
+        self._jobs: queue.Queue[Notice | threading.Event | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="cw-notify", daemon=True)
         self._thread.start()
 
@@ -210,6 +220,12 @@ class PlyerBackend:
     def withdraw(self, slot: str) -> None:
         """plyer cannot close a notification; the server's timeout hides it."""
 
+    def flush(self, timeout: float = PROBE_SECONDS) -> bool:
+        """Wait until everything handed in so far has been sent; False on timeout."""
+        done = threading.Event()
+        self._jobs.put(done)
+        return done.wait(timeout)
+
     def close(self) -> None:
         """Stop the worker."""
         self._jobs.put(None)
@@ -217,6 +233,9 @@ class PlyerBackend:
 
     def _run(self) -> None:
         while (notice := self._jobs.get()) is not None:
+            if isinstance(notice, threading.Event):
+                notice.set()
+                continue
             try:
                 path = self._report_file(notice)
                 message = notice.body
@@ -241,6 +260,10 @@ class LogBackend:
 
     def withdraw(self, slot: str) -> None:
         """Nothing to withdraw."""
+
+    def flush(self, timeout: float = PROBE_SECONDS) -> bool:
+        """Nothing is queued."""
+        return True
 
     def close(self) -> None:
         """Nothing to stop."""
