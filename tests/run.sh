@@ -16,6 +16,8 @@ APT_PACKAGES=(
     iproute2 util-linux
     # the tray on a real desktop (tests/desktop.py), and the build of PyGObject for [gtk]
     xvfb trayer imagemagick xdotool x11-utils
+    # notifications: a private session bus and the real dunst (tests/test_notify_*.py)
+    dbus dunst
     libgirepository1.0-dev libcairo2-dev pkg-config gir1.2-gtk-3.0 gobject-introspection
     # the HTML report in a real browser (tests/test_report_browser.py), with CJK fonts for zh_TW
     chromium fonts-noto-cjk

@@ -18,6 +18,9 @@ from .events import EventSource
 from .history import History
 from .model import CheckReport
 from .net import CachedClockProbe, NetworkChecks
+from .notifications import Notifications
+from .notifylog import LogFile, log_path
+from .policy import NotifySettings
 from .prometheus import TextfileWriter
 from .report import open_file, report_dir, write_report
 from .skew import SkewThresholds
@@ -41,6 +44,8 @@ class RunOptions:
     thresholds: Thresholds = field(default_factory=Thresholds)
     #: the clock item's thresholds ([clock] in config.toml)
     clock_thresholds: SkewThresholds = field(default_factory=SkewThresholds)
+    #: what the desktop notifications tell and when ([notifications] in config.toml)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     def check_options(self, network: NetworkChecks | None) -> CheckOptions:
         """The options of each check the daemon runs."""
@@ -123,6 +128,20 @@ def build_daemon(
     return Daemon(source, checker, clock, DaemonOptions())
 
 
+def start_notifications(
+    settings: NotifySettings, clock: Clock, daemon: Daemon, history: History
+) -> Notifications:
+    """The notifications, fed by ``daemon``; a click opens that reader's report."""
+
+    def write(reader: str | None) -> Path:
+        entries = history.entries(reader=reader)
+        return write_report(daemon.state, report_dir(), reader=reader, history=entries)
+
+    notifications = Notifications(settings, clock, write, open_file, LogFile(log_path(), clock))
+    daemon.on_state(notifications.on_state)
+    return notifications
+
+
 def _log_state(state: DaemonState) -> None:
     log.info("state %s: %s", icon_state(state).value, tooltip(state).replace("\n", " | "))
 
@@ -195,6 +214,8 @@ def run(
     daemon.on_report(history.record)
     daemon.on_state(history.save_state)
     closers = [history.close]
+    notifications = start_notifications(options.notify, clock, daemon, history)
+    closers.insert(0, notifications.close)
     if options.prometheus_textfile:
         textfile = TextfileWriter(Path(options.prometheus_textfile))
         daemon.on_state(textfile.on_state)

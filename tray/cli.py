@@ -292,6 +292,7 @@ def _run(args: argparse.Namespace, loaded: Loaded) -> int:
         prometheus_textfile=args.prometheus_textfile or config.prometheus.textfile or None,
         thresholds=config.check.thresholds(),
         clock_thresholds=config.clock.thresholds(),
+        notify=config.notifications,
     )
     from .instance import AlreadyRunning, InstanceError, acquire
 

@@ -24,6 +24,7 @@ import platformdirs
 
 from .i18n import _, normalise
 from .net import DEFAULT_NTP_SERVERS, DEFAULT_TIME_URL
+from .policy import NotifySettings
 from .skew import SkewThresholds
 from .validity import Thresholds
 
@@ -96,16 +97,6 @@ class UiSettings:
     """``[ui]``: the language ("" = from the OS locale)."""
 
     language: str = ""
-
-
-# Placeholder: the notification branch defines this class (same name and fields) in
-# tray/policy.py; at merge this becomes an import from there.
-@dataclass(frozen=True)
-class NotifySettings:
-    """``[notifications]``: whether to notify, and how many days before expiry."""
-
-    enabled: bool = True
-    expiry_days: tuple[int, ...] = (60, 30, 14, 7, 3, 1)
 
 
 @dataclass(frozen=True)
@@ -286,7 +277,12 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "network": {"enabled": _boolean, "ntp_servers": _server_list, "time_url": _url},
     "pkcs11": {"enabled": _boolean, "modules": _path_list},
     "ui": {"language": _language},
-    "notifications": {"enabled": _boolean, "expiry_days": _day_list},
+    "notifications": {
+        "enabled": _boolean,
+        "expiry_days": _day_list,
+        "repeat_hours": _hours,
+        "snooze_hours": _hours,
+    },
     "prometheus": {"textfile": _path},
 }
 

@@ -1,0 +1,152 @@
+"""End to end: `cardwatch run` on the pcscd+vpcd bench, notifications shown by the real dunst.
+
+Xvfb (tests/desktop.py), a private session bus, dunst on both; a virtual MOICA card whose
+certificates expire in 3 days is inserted → dunst shows "Certificate expires in 3 days";
+``dunstctl action 0`` (the default action: a click) → the report of that reader opens in
+the BROWSER recorder; ``dunstctl close-all`` → the history holds the notification.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from bench import PcscBench
+from conftest import READERS, InsertCard
+from desktop import Desktop, desktop_unavailable, wait_for
+from notify_server import dbus_unavailable, session_bus
+
+from tray.sim.scenarios import DEMO_CARD_NUMBER, MoicaGen1Card, moica_certs
+
+DUNSTRC = """\
+[global]
+    stack_duplicates = false
+    show_indicators = no
+    font = Noto Sans CJK TC 10
+    width = 440
+    origin = top-right
+    offset = 10x40
+    frame_width = 2
+    padding = 10
+    horizontal_padding = 10
+    icon_position = left
+    max_icon_size = 48
+    format = "<b>%s</b>\\n%b"
+[urgency_critical]
+    background = "#fff4e5"
+    foreground = "#1a1a1a"
+    frame_color = "#d9480f"
+    timeout = 0
+"""
+
+#: where dunst shows the newest notification (origin top-right, offset 10x40)
+SHOT_BOX = (800 - 10 - 440 - 4, 36, 800 - 6, 200)
+
+
+def _unavailable() -> str | None:
+    return (
+        desktop_unavailable()
+        or dbus_unavailable()
+        or (
+            None
+            if shutil.which("dunst") and shutil.which("dunstctl")
+            else "dunst is missing (apt: dunst)"
+        )
+    )
+
+
+@pytest.fixture
+def dunst_desktop(tmp_path: Path) -> Iterator[tuple[Desktop, dict[str, str]]]:
+    reason = _unavailable()
+    if reason is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but the dunst desktop cannot run: {reason}", pytrace=False)
+        pytest.skip(reason)
+    with Desktop(tmp_path) as desk, session_bus(str(tmp_path)) as address:
+        env = dict(desk.env, DBUS_SESSION_BUS_ADDRESS=address, LANG="C.UTF-8")
+        env.pop("LANGUAGE", None)
+        rc = tmp_path / "dunstrc"
+        rc.write_text(DUNSTRC)
+        dunst = subprocess.Popen(
+            ["dunst", "-config", str(rc)],
+            env=env,
+            stdout=(tmp_path / "dunst.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(
+                "dunst on the bus",
+                lambda: True if dunstctl(env, "is-paused").returncode == 0 else None,
+            )
+            yield desk, env
+        finally:
+            dunst.terminate()
+            dunst.wait(10)
+
+
+def dunstctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["dunstctl", *args], env=env, capture_output=True, text=True, timeout=15)
+
+
+def displayed(env: dict[str, str]) -> int:
+    result = dunstctl(env, "count", "displayed")
+    return int(result.stdout.strip() or 0) if result.returncode == 0 else 0
+
+
+@pytest.mark.bench
+def test_card_expiring_in_three_days_is_shown_by_dunst_and_its_action_opens_the_report(
+    dunst_desktop: tuple[Desktop, dict[str, str]],
+    pcsc_bench: PcscBench,
+    vpcd: InsertCard,
+    tmp_path: Path,
+) -> None:
+    desk, env = dunst_desktop
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(
+        f'#!/bin/sh\nprintf "%s" "$1" > "{opened}.tmp" && mv "{opened}.tmp" "{opened}"\n'
+    )
+    browser.chmod(0o755)
+    env = dict(env, BROWSER=str(browser))
+    log_path = tmp_path / "cardwatch.log"
+    command = [sys.executable, "-m", "tray", "-v", "run", "--no-tray", "--no-pkcs11", "--offline"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        now = datetime.now(timezone.utc)
+        vpcd(MoicaGen1Card(moica_certs(now, 3.5), DEMO_CARD_NUMBER))
+
+        def shown() -> bool | None:
+            assert proc.poll() is None, log_path.read_text()
+            return True if displayed(env) >= 1 else None
+
+        wait_for("dunst to display the notification", shown)
+        shot = desk.screenshot().crop(SHOT_BOX)
+        shot.save(tmp_path / "notification.png")
+        if os.environ.get("CARDWATCH_SCREENSHOT"):
+            shot.save(os.environ["CARDWATCH_SCREENSHOT"])
+        assert dunstctl(env, "action", "0").returncode == 0
+        url = wait_for(
+            "the report to open", lambda: opened.read_text() if opened.exists() else None
+        )
+        report = Path(url.removeprefix("file://")).read_text()
+        assert READERS[0] in report and READERS[1] not in report
+        assert dunstctl(env, "close-all").returncode == 0
+        history = json.loads(dunstctl(env, "history").stdout)
+        entries = [
+            {key: value["data"] for key, value in entry.items()} for entry in history["data"][0]
+        ]
+        mine = [e for e in entries if e["appname"] == "Cardwatch"]
+        assert [e["summary"] for e in mine] == ["Certificate expires in 3 days"]
+        assert mine[0]["body"].startswith(f"MOICA card TP0317… in {READERS[0]}\n")
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(20)
