@@ -17,6 +17,7 @@ daemon's dispatcher or the tray's main thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -193,8 +194,24 @@ class DesktopNotifierBackend:
         """Stop the loop thread (live notifications stay on the screen)."""
         if not self._loop.is_running():
             return
+        try:
+            # The consumer must end inside the loop: a coroutine left suspended would be
+            # finalised later against a dead loop and print an error at exit.
+            asyncio.run_coroutine_threadsafe(self._stop_consumer(), self._loop).result(
+                PROBE_SECONDS
+            )
+        except Exception:  # the loop is wedged: stopping it below is all that is left
+            log.debug("stopping the notification queue failed", exc_info=True)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(PROBE_SECONDS)
+
+    async def _stop_consumer(self) -> None:
+        consumer = getattr(self, "_consumer", None)
+        if consumer is None:
+            return
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
 
 
 class PlyerBackend:
