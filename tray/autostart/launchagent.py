@@ -6,6 +6,7 @@ import plistlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 from ..i18n import _
 from ..storage import atomic_write_bytes
@@ -55,7 +56,7 @@ class LaunchAgentAutostart:
             data = plistlib.loads(self.path.read_bytes())
         except FileNotFoundError:
             return off(KIND)
-        except (OSError, plistlib.InvalidFileException, ValueError) as exc:
+        except (OSError, plistlib.InvalidFileException, ValueError, ExpatError) as exc:
             return AutostartStatus(
                 True,
                 KIND,

@@ -53,6 +53,9 @@ def split_exec(value: str) -> tuple[str, ...]:
                 i += 1
             elif c == '"':
                 in_quotes = False
+            elif c == "%" and text[i + 1 : i + 2] == "%":
+                current.append("%")
+                i += 1
             else:
                 current.append(c)
         elif c == '"':
