@@ -58,14 +58,27 @@ if [ ! -x .venv/bin/python ]; then
     note "created with $("$PYTHON" --version)"
 fi
 pip_log=$(mktemp)
-if ! .venv/bin/python -m pip install --disable-pip-version-check -e '.[test,pkcs11,gtk]' \
+if ! .venv/bin/python -m pip install --disable-pip-version-check -e '.[test,pkcs11,gtk,build]' \
     >"$pip_log" 2>&1; then
     cat "$pip_log" >&2
     rm -f "$pip_log"
     exit 1
 fi
 rm -f "$pip_log"
-note "cardwatch installed in editable mode with [test,pkcs11,gtk]"
+note "cardwatch installed in editable mode with [test,pkcs11,gtk,build]"
+
+step "wheelhouse for the installer test"
+# tests/test_installer.py runs installer/install.sh in the network namespace, with no index:
+# pip finds Cardwatch's dependencies (and the build backend) here instead.
+wheel_log=$(mktemp)
+if ! .venv/bin/python -m pip wheel --disable-pip-version-check -q -w build/wheelhouse \
+    '.[pkcs11,gtk]' 'setuptools>=68' wheel >"$wheel_log" 2>&1; then
+    cat "$wheel_log" >&2
+    rm -f "$wheel_log"
+    exit 1
+fi
+rm -f "$wheel_log"
+note "build/wheelhouse: $(find build/wheelhouse -name '*.whl' | wc -l) wheels"
 
 step "ruff check"
 .venv/bin/ruff check tray tests tools benchmarks icons

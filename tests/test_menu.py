@@ -74,3 +74,21 @@ def test_labels_are_translated() -> None:
         set_language("en")
     assert labels[Action.QUIT] != "Quit"
     assert labels[None] != "No card reader connected"
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_start_at_login_entry_shows_the_autostart_status_not_the_daemon_state(
+    enabled: bool,
+) -> None:
+    menu = [item for item in build_menu(UP, autostart_enabled=enabled) if isinstance(item, Entry)]
+    (login,) = [e for e in menu if e.action is Action.TOGGLE_AUTOSTART]
+    assert login.checked is enabled
+    assert login.label == "Start at login"
+    # after Pause notifications, before the separator and Quit
+    actions = [e.action for e in menu if e.action is not None]
+    assert actions[-2:] == [Action.TOGGLE_AUTOSTART, Action.QUIT]
+    assert isinstance(build_menu(UP, enabled)[-2], Separator)
+
+
+def test_start_at_login_entry_is_left_out_when_it_cannot_be_changed() -> None:
+    assert Action.TOGGLE_AUTOSTART not in [e.action for e in entries(UP)]

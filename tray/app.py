@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from . import autostart
+from .autostart import Autostart, current_command
 from .check import CheckOptions, Middleware, check_one
 from .clock import Clock, SystemClock
 from .daemon import Checker, Daemon, DaemonOptions
@@ -155,11 +157,29 @@ class _TrayActions:
         stopping: threading.Event,
         report_dir: Path,
         history: History | None = None,
+        autostart: Autostart | None = None,
     ) -> None:
         self._daemon = daemon
         self._stopping = stopping
         self._report_dir = report_dir
         self._history = history
+        self._autostart = autostart
+        self._autostart_lock = threading.Lock()
+        #: the autostart status as last read (the menu reads this, never the disk)
+        self._autostart_on: bool | None = None
+        #: called after a toggle so that the tray renders its menu again
+        self.on_change: Callable[[], None] = lambda: None
+        if autostart is not None:
+            self._read_autostart()
+
+    def _read_autostart(self) -> None:
+        if self._autostart is None:
+            return
+        try:
+            self._autostart_on = self._autostart.status().enabled
+        except Exception:  # an unreadable entry: show the entry unchecked, keep running
+            log.exception("reading the start-at-login entry failed")
+            self._autostart_on = False
 
     def check_now(self) -> None:
         self._daemon.check_now()
@@ -180,8 +200,39 @@ class _TrayActions:
     def toggle_pause(self) -> None:
         self._daemon.set_paused(None)
 
+    def autostart_enabled(self) -> bool | None:
+        return self._autostart_on
+
+    def toggle_autostart(self) -> None:
+        # Files (or the registry) are written off the UI thread.
+        threading.Thread(target=self._toggle_autostart, name="cw-autostart", daemon=True).start()
+
+    def _toggle_autostart(self) -> None:
+        if self._autostart is None:
+            return
+        with self._autostart_lock:  # two quick clicks toggle twice, in order
+            try:
+                if self._autostart.status().enabled:
+                    found = self._autostart.disable()
+                else:
+                    found = self._autostart.enable(current_command())
+                log.info("start at login: %s", found.reason)
+            except Exception:  # a thread boundary: say so and keep running
+                log.exception("changing the start-at-login entry failed")
+            self._read_autostart()
+        self.on_change()
+
     def quit(self) -> None:
         self._stopping.set()
+
+
+def _autostart_entries() -> Autostart | None:
+    """This platform's start-at-login entries, or None (logged) when they cannot be had."""
+    try:
+        return autostart.default()
+    except Exception as exc:  # e.g. no registry access: the menu simply has no such entry
+        log.warning("no start-at-login entry in the menu (%s)", exc)
+        return None
 
 
 def _make_tray(actions: _TrayActions, state: DaemonState) -> _Tray | None:
@@ -229,9 +280,12 @@ def run(
         signal.signal(signum, on_signal)
     tray = None
     if options.tray:
-        tray = _make_tray(_TrayActions(daemon, stopping, report_dir(), history), daemon.state)
+        actions = _TrayActions(daemon, stopping, report_dir(), history, _autostart_entries())
+        tray = _make_tray(actions, daemon.state)
     if tray is not None:
         daemon.on_state(tray.update)
+        shown_tray = tray
+        actions.on_change = lambda: shown_tray.update(daemon.state)
     daemon.start()
     try:
         if tray is None:

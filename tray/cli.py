@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -184,6 +185,27 @@ def _parser() -> argparse.ArgumentParser:
     config_sub.add_parser("path", help=_("print the path of the settings file"))
     show = config_sub.add_parser("show", help=_("print the settings in effect"))
     show.add_argument("--json", action="store_true", help=_("print them as JSON"))
+    autostart = sub.add_parser(
+        "autostart",
+        help=_("start Cardwatch at login, or stop doing so"),
+        description=_(
+            "Start the tray icon at login (Linux: XDG autostart or a systemd user unit; macOS: "
+            "a LaunchAgent; Windows: the Run key). Exit codes of status: 0 enabled, 1 enabled "
+            "but stale (it starts a program that is gone), 3 not enabled."
+        ),
+    )
+    verbs = autostart.add_subparsers(dest="verb", metavar="ACTION", required=True)
+    enable = verbs.add_parser("enable", help=_("start the installed Cardwatch at login"))
+    enable.add_argument(
+        "--systemd",
+        action="store_true",
+        help=_("Linux: a systemd user unit instead of an XDG autostart entry"),
+    )
+    verbs.add_parser("disable", help=_("no longer start Cardwatch at login"))
+    autostart_status = verbs.add_parser("status", help=_("say whether Cardwatch starts at login"))
+    autostart_status.add_argument(
+        "--json", action="store_true", help=_("print the stable JSON form")
+    )
     return parser
 
 
@@ -446,6 +468,38 @@ def _config(args: argparse.Namespace, loaded: Loaded) -> int:
     return int(Health.UNKNOWN)
 
 
+def _autostart(args: argparse.Namespace) -> int:
+    from . import autostart
+    from .storage import StorageError
+
+    entries = autostart.default()
+    try:
+        if args.verb == "enable":
+            if args.systemd and "systemd" not in entries.kinds():
+                print(_("--systemd is for Linux only."), file=sys.stderr)
+                return 2
+            found = entries.enable(autostart.current_command(), "systemd" if args.systemd else None)
+        elif args.verb == "disable":
+            found = entries.disable()
+        else:
+            found = entries.status()
+    except (OSError, StorageError) as exc:
+        print(
+            _("Cardwatch could not change its start at login: {error}.").format(error=exc),
+            file=sys.stderr,
+        )
+        return 3
+    if args.verb == "status" and args.json:
+        print(json.dumps(autostart.status_dict(found), ensure_ascii=False, indent=2))
+    else:
+        print(found.reason)
+        if found.command:
+            print("  " + " ".join(found.command))
+    if args.verb != "status":
+        return 0
+    return autostart.exit_code(found)
+
+
 def gui_main() -> int:
     """Entry point of the GUI script (no console window on Windows): ``cardwatch run``."""
     return main(["run"])
@@ -481,6 +535,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             _say_problems(loaded)
             return _report(args, loaded.config)
+        if args.command == "autostart":
+            return _autostart(args)
     except KeyboardInterrupt:
         return int(Health.UNKNOWN)
     except Exception as exc:  # the one place where any error becomes words

@@ -19,6 +19,7 @@ class Action(enum.Enum):
     CHECK_NOW = "check_now"
     OPEN_REPORT = "open_report"
     TOGGLE_PAUSE = "toggle_pause"
+    TOGGLE_AUTOSTART = "toggle_autostart"
     QUIT = "quit"
 
 
@@ -61,14 +62,22 @@ def status_lines(state: DaemonState) -> tuple[str, ...]:
     return tuple(reader_line(r, state.clock) for r in state.readers)
 
 
-def build_menu(state: DaemonState) -> tuple[Item, ...]:
-    """The whole menu for ``state``: status lines, then the actions."""
+def build_menu(state: DaemonState, autostart_enabled: bool | None = None) -> tuple[Item, ...]:
+    """The whole menu for ``state``: status lines, then the actions.
+
+    ``autostart_enabled`` is whether Cardwatch starts at login (the autostart status, not the
+    daemon's); None leaves the "Start at login" entry out (no way to change it here).
+    """
+    login: tuple[Item, ...] = ()
+    if autostart_enabled is not None:
+        login = (Entry(_("Start at login"), Action.TOGGLE_AUTOSTART, checked=autostart_enabled),)
     return (
         *(Entry(line) for line in status_lines(state)),
         Separator(),
         Entry(_("Check now"), Action.CHECK_NOW),
         Entry(_("Open report"), Action.OPEN_REPORT, default=DEFAULT_ACTION is Action.OPEN_REPORT),
         Entry(_("Pause notifications"), Action.TOGGLE_PAUSE, checked=state.paused),
+        *login,
         Separator(),
         Entry(_("Quit"), Action.QUIT),
     )

@@ -59,7 +59,12 @@ class TrayActions(Protocol):
     def check_now(self) -> None: ...
     def open_report(self) -> None: ...
     def toggle_pause(self) -> None: ...
+    def toggle_autostart(self) -> None: ...
     def quit(self) -> None: ...
+
+    def autostart_enabled(self) -> bool | None:
+        """Whether Cardwatch starts at login, as last read (no I/O); None: no such entry."""
+        ...
 
 
 class TrayUnavailable(Exception):
@@ -396,7 +401,7 @@ class Tray:
     def _menu(self, state: DaemonState) -> Any:
         pystray = self._pystray
         items = []
-        for item in build_menu(state):
+        for item in build_menu(state, self._actions.autostart_enabled()):
             if isinstance(item, Entry):
                 items.append(self._item(item))
             else:
@@ -409,6 +414,15 @@ class Tray:
         if action is None:
             return pystray.MenuItem(entry.label, None, enabled=False)
         checked = entry.checked
+        if action is Action.TOGGLE_AUTOSTART:
+            # read again each time the backend renders the menu: a toggle finishes later, off
+            # this thread, and "cardwatch autostart" may change it from outside
+            actions = self._actions
+            return pystray.MenuItem(
+                entry.label,
+                self._handler(action),
+                checked=lambda _item: bool(actions.autostart_enabled()),
+            )
         return pystray.MenuItem(
             entry.label,
             self._handler(action),
