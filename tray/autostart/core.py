@@ -97,6 +97,15 @@ def judge(
     )
 
 
+def remove(path: Path) -> bool:
+    """Remove the file at ``path``; True when there was one."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def off(kind: str) -> AutostartStatus:
     """The status when no entry exists."""
     return AutostartStatus(False, kind, None, (), False, _("Cardwatch does not start at login."))

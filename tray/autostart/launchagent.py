@@ -10,7 +10,7 @@ from xml.parsers.expat import ExpatError
 
 from ..i18n import _
 from ..storage import atomic_write_bytes
-from .core import AutostartStatus, judge, off
+from .core import AutostartStatus, judge, off, remove
 
 KIND = "launchagent"
 LABEL = "org.cardwatch.tray"
@@ -44,11 +44,7 @@ class LaunchAgentAutostart:
 
     def disable(self) -> bool:
         """Remove the plist; True when there was one."""
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
+        return remove(self.path)
 
     def status(self) -> AutostartStatus:
         """What the plist on disk starts."""

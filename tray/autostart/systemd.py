@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..storage import atomic_write_text
-from .core import AutostartStatus, config_home, judge, off
+from .core import AutostartStatus, config_home, judge, off, remove
 
 KIND = "systemd"
 UNIT = "cardwatch.service"
@@ -103,11 +103,7 @@ class SystemdAutostart:
         """Remove the link and the unit; True when either was there."""
         removed = False
         for path in (self.link, self.path):
-            try:
-                path.unlink()
-                removed = True
-            except FileNotFoundError:
-                pass
+            removed = remove(path) or removed
         with contextlib.suppress(OSError):
             self.link.parent.rmdir()  # only if now empty: other units may live there
         return removed

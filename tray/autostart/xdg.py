@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..i18n import _
 from ..storage import atomic_write_text
-from .core import AutostartStatus, config_home, data_home, judge, off
+from .core import AutostartStatus, config_home, data_home, judge, off, remove
 
 KIND = "xdg"
 FILE_NAME = "cardwatch.desktop"
@@ -135,11 +135,7 @@ class XdgAutostart:
 
     def disable(self) -> bool:
         """Remove the entry; True when there was one."""
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
+        return remove(self.path)
 
     def status(self) -> AutostartStatus:
         """What the entry on disk does."""
