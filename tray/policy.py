@@ -326,27 +326,25 @@ def _reader_notice(reader: str, report: ReaderReport, findings: list[Finding]) -
     where = _("{card} in {reader}").format(card=card_name(report), reader=reader)
     if report.card_type is None and not report.certificates:
         where = _("Reader {reader}").format(reader=reader)
+    return _notice(reader, reader, card, where, findings)
+
+
+def _computer_notice(slot: str, findings: list[Finding]) -> Notice:
+    return _notice(slot, None, slot, _("This computer"), findings)
+
+
+def _notice(
+    slot: str, reader: str | None, card: str, where: str, findings: list[Finding]
+) -> Notice:
+    """The notice of ``slot``: its worst finding leads, the others follow in the body."""
     first = findings[0] if findings else None
     return Notice(
-        slot=reader,
+        slot=slot,
         reader=reader,
         card=card,
         key=first.key if first else "",
         title=first.title if first else "",
         body=_body(where, findings) if findings else "",
-        urgency=first.urgency if first else Urgency.NORMAL,
-    )
-
-
-def _computer_notice(slot: str, findings: list[Finding]) -> Notice:
-    first = findings[0] if findings else None
-    return Notice(
-        slot=slot,
-        reader=None,
-        card=slot,
-        key=first.key if first else "",
-        title=first.title if first else "",
-        body=_body(_("This computer"), findings) if findings else "",
         urgency=first.urgency if first else Urgency.NORMAL,
     )
 
