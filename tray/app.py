@@ -16,6 +16,7 @@ from .autostart import Autostart, current_command
 from .check import CheckOptions, Middleware, check_one
 from .clock import Clock, SystemClock
 from .daemon import Checker, Daemon, DaemonOptions
+from .diagnosis import Verdict, diagnose
 from .events import EventSource
 from .history import History
 from .model import CheckReport
@@ -128,6 +129,15 @@ def build_daemon(
     else:
         source, checker = pcsc_parts(clock, middleware, net, options.check_options(net))
     return Daemon(source, checker, clock, DaemonOptions())
+
+
+def diagnoser(history: History, clock: Clock) -> Callable[[str], Verdict | None]:
+    """The daemon's diagnosis of a reader after its check, from the recorded history."""
+
+    def diagnose_reader(reader: str) -> Verdict | None:
+        return diagnose(history.entries(), reader, clock.now())
+
+    return diagnose_reader
 
 
 def start_notifications(
@@ -263,6 +273,7 @@ def run(
     daemon.on_state(_log_state)
     history = History.open_default(clock)
     daemon.on_report(history.record)
+    daemon.diagnose_with(diagnoser(history, clock))
     daemon.on_state(history.save_state)
     closers = [history.close]
     notifications = start_notifications(options.notify, clock, daemon, history)

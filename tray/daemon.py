@@ -28,6 +28,7 @@ from datetime import datetime
 
 from . import advice
 from .clock import Clock
+from .diagnosis import Verdict
 from .events import (
     CardInserted,
     CardRemoved,
@@ -124,6 +125,7 @@ class Daemon:
         self._jobs: queue.Queue[tuple[str, int] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self.checks_started = 0
+        self._diagnose: Callable[[str], Verdict | None] | None = None
 
     # -- wiring -------------------------------------------------------------------------
 
@@ -134,6 +136,10 @@ class Daemon:
     def on_report(self, listener: ReportListener) -> None:
         """Call ``listener`` with every finished check (from the dispatcher thread)."""
         self._report_listeners.append(listener)
+
+    def diagnose_with(self, diagnose: Callable[[str], Verdict | None]) -> None:
+        """After each check (and its report listeners), ``diagnose(reader)`` joins the state."""
+        self._diagnose = diagnose
 
     @property
     def state(self) -> DaemonState:
@@ -316,6 +322,8 @@ class Daemon:
         state = self.state
         if report is not None and report.clock is not None:
             state = replace(state, clock=report.clock)  # one clock for the whole computer
+        if self._diagnose is not None:
+            state = self._with_diagnosis(state, done.reader)
         if self._tokens.get(done.reader) != done.token:
             # The card was pulled or replaced during the check: check the new one, if any.
             if state != self.state:
@@ -326,6 +334,18 @@ class Daemon:
         checked = ReaderState(done.reader, Phase.CHECKED, reader_report, since=now)
         self._publish(state.with_reader(checked))
         self._after(self._options.recheck_seconds, _Settled(done.reader, done.token))
+
+    def _with_diagnosis(self, state: DaemonState, reader: str) -> DaemonState:
+        """``state`` with the diagnosis of ``reader`` after its check (the report listeners,
+        among them the history, have run)."""
+        assert self._diagnose is not None
+        try:
+            verdict = self._diagnose(reader)
+        except Exception:  # a diagnosis bug costs the diagnosis, never the check's result
+            log.exception("diagnosing %s failed", reader)
+            verdict = None
+        others = tuple(v for v in state.diagnoses if v.reader != reader)
+        return replace(state, diagnoses=others + ((verdict,) if verdict is not None else ()))
 
     def _service_down_item(self, item: CheckItem) -> None:
         # The watcher will tell the same soon; showing it now avoids a misleading green.

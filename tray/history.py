@@ -9,9 +9,10 @@ background writer (the dispatcher thread that calls :meth:`History.record` and
 * ``state.json`` (schema ``cardwatch.state/1``): the current snapshot, read by
   ``cardwatch status``.
 
-The history stays bounded (an entry cap and an age cap) but keeps, for every reader and
-every card, at least its most recent ``keep_per_key`` entries, so that a bad reader can be
-told from a bad card later. Only when protected entries alone pass twice the entry cap (a
+The history stays bounded (an entry cap and an age cap) but keeps, for every reader, every
+card and every ATR, at least its most recent ``keep_per_key`` entries, and each card's latest
+good read on each reader, so that :mod:`tray.diagnosis` can tell a bad reader from a bad card
+later (its windows are smaller than ``keep_per_key``). Only when protected entries alone pass twice the entry cap (a
 fleet of many cards through one machine) does the oldest go regardless.
 """
 
@@ -30,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import __version__
+from . import __version__, diagnosis
 from .clock import Clock
 from .model import Cause, Health, ItemId, ReaderReport, Status
 from .report_json import item_to_dict, reader_to_dict, timestamp
@@ -99,6 +100,9 @@ class HistoryEntry:
     days_left: int | None = None
     #: PIN label and tries left (None: not readable)
     pins: tuple[tuple[str, int | None], ...] = ()
+    #: the card's ATR (hex), so a check that failed before the card number was read can be
+    #: matched with the card's good reads elsewhere (tray/diagnosis.py)
+    atr: str | None = None
 
 
 def entry_from_report(report: ReaderReport, at: datetime) -> HistoryEntry:
@@ -113,6 +117,7 @@ def entry_from_report(report: ReaderReport, at: datetime) -> HistoryEntry:
         items=tuple(ItemOutcome(i.item, i.status, i.code, i.cause) for i in report.items),
         days_left=min(own) if own else None,
         pins=tuple((p.label, p.tries_left) for p in report.pins),
+        atr=report.atr,
     )
 
 
@@ -127,6 +132,7 @@ def entry_to_dict(entry: HistoryEntry) -> dict[str, Any]:
         "items": {str(int(i.item)): [i.status.value, i.code, i.cause.value] for i in entry.items},
         "days_left": entry.days_left,
         "pins": [[label, tries] for label, tries in entry.pins],
+        "atr": entry.atr,
     }
 
 
@@ -168,6 +174,7 @@ def entry_from_dict(data: object) -> HistoryEntry:
         items=tuple(items),
         days_left=_count(data["days_left"], "days left"),
         pins=pins,
+        atr=_text(data.get("atr"), "ATR", optional=True),
     )
 
 
@@ -192,6 +199,8 @@ def prune_mask(
         return [True] * len(entries)
     readers: Counter[str] = Counter()
     cards: Counter[str] = Counter()
+    atrs: Counter[str] = Counter()
+    good_seen: set[tuple[str, str]] = set()
     protected = [False] * len(entries)
     for index in range(len(entries) - 1, -1, -1):
         entry = entries[index]
@@ -201,7 +210,22 @@ def prune_mask(
         if entry.card is not None:
             newer_same_card = cards[entry.card]
             cards[entry.card] += 1
-        protected[index] = newer_same_reader < keep_per_key or newer_same_card < keep_per_key
+        # The diagnosis matches a card that failed before its number was read by its ATR.
+        newer_same_atr = keep_per_key
+        if entry.atr is not None:
+            newer_same_atr = atrs[entry.atr]
+            atrs[entry.atr] += 1
+        # ... and clears a reader with a card's latest good read on another reader.
+        latest_good = False
+        if entry.card is not None and diagnosis.outcome(entry) is diagnosis.Outcome.GOOD:
+            latest_good = (entry.card, entry.reader) not in good_seen
+            good_seen.add((entry.card, entry.reader))
+        protected[index] = (
+            newer_same_reader < keep_per_key
+            or newer_same_card < keep_per_key
+            or newer_same_atr < keep_per_key
+            or latest_good
+        )
     kept = [p or e.at >= cutoff for p, e in zip(protected, entries, strict=True)]
     excess = sum(kept) - max_entries
     for index in range(len(entries)):

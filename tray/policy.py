@@ -14,7 +14,11 @@ Rules:
 * any other finding is told again at most once a ``repeat_hours`` window, unless something
   worse of the same kind (a higher rank in the same topic) turns up;
 * a snoozed card, paused notifications, or ``enabled=False`` hold new notices back;
-  withdrawing still happens (it never disturbs anyone).
+  withdrawing still happens (it never disturbs anyone);
+* a diagnosis (tray/diagnosis.py: "reader probably faulty", "card damaged") has a slot of its
+  own per subject (the reader, or the card) and is told only when it is new or worse than the
+  last one told for that subject; a check that clears the subject re-arms it. Virtual and
+  TPM-backed readers never get one (their verdict never names a culprit).
 """
 
 from __future__ import annotations
@@ -24,13 +28,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from .diagnosis import Culprit, Verdict
+from .diagnosis import advice as diagnosis_advice
+from .diagnosis import summary as diagnosis_summary
 from .history import card_key
 from .i18n import _, join_list, ngettext
 from .model import CheckItem, ItemId, ReaderReport, Status
-from .state import DaemonState, Phase, card_name
+from .state import DaemonState, Phase, card_name, shown_diagnoses
 
 SERVICE_SLOT = "@service"
 CLOCK_SLOT = "@clock"
+#: a diagnosis's slot is this prefix and its subject ("reader:NAME" or "card:KEY")
+DIAGNOSIS_SLOT = "@diagnosis:"
 
 #: log entries older than this are forgotten (a threshold told that long ago is moot)
 KEEP_DAYS = 400
@@ -409,6 +418,69 @@ def decide(
         found = reader_findings(reader.report, settings)
         notice = _reader_notice(reader.reader, reader.report, found)
         apply(_slot(notice, found, live, log, now, settings, quiet))
+    told, log = _diagnoses(state, live, log, now, settings)
+    return actions + told, log
+
+
+def diagnosis_finding(verdict: Verdict, now: datetime) -> Finding:
+    """A verdict that names a culprit, as a finding (rank: its severity)."""
+    titles = {
+        Culprit.READER: _("Card reader probably faulty"),
+        Culprit.CARD: _("Card probably damaged"),
+        Culprit.CARD_DATA: _("Card data unreadable"),
+    }
+    return Finding(
+        verdict.key,
+        "diagnosis",
+        verdict.culprit.severity,
+        Urgency.NORMAL,
+        titles.get(verdict.culprit, ""),
+        diagnosis_summary(verdict, now),
+        diagnosis_advice(verdict),
+    )
+
+
+_CLEARED = "diagnosis:cleared"
+
+
+def _last_told(told: Mapping[str, Told]) -> Told | None:
+    return max(told.values(), key=lambda t: (t.at, t.rank), default=None)
+
+
+def _diagnoses(
+    state: DaemonState,
+    live: Mapping[str, Notice],
+    log: NotifyLog,
+    now: datetime,
+    settings: NotifySettings,
+) -> tuple[list[Action], NotifyLog]:
+    actions: list[Action] = []
+    shown = {DIAGNOSIS_SLOT + v.subject: v for v in shown_diagnoses(state)}
+    for slot in live:
+        if slot.startswith(DIAGNOSIS_SLOT) and slot not in shown:
+            actions.append(Withdraw(slot))
+    # A check that found nothing wrong re-arms its reader and card: a relapse is new again.
+    for verdict in state.diagnoses:
+        if verdict.culprit is not Culprit.NONE:
+            continue
+        subjects = [f"reader:{verdict.reader}"] + ([f"card:{verdict.card}"] if verdict.card else [])
+        for subject in subjects:
+            last = _last_told(log.told.get(DIAGNOSIS_SLOT + subject, {}))
+            if last is not None and last.rank > 0:
+                cleared = Finding(_CLEARED, "diagnosis", 0, Urgency.LOW, "", "")
+                log = log.tell(DIAGNOSIS_SLOT + subject, [cleared], now)
+    quiet = state.paused or not settings.enabled
+    for slot, verdict in shown.items():
+        finding = diagnosis_finding(verdict, now)
+        last = _last_told(log.told.get(slot, {}))
+        snoozed = log.snoozed.get(slot)
+        if last is not None and last.rank >= finding.rank:
+            continue  # told already, and it is no worse
+        if quiet or (snoozed is not None and snoozed > now):
+            continue
+        notice = _notice(slot, verdict.reader, slot, _("Diagnosis"), [finding])
+        actions.append(Show(notice))
+        log = log.tell(slot, [finding], now)
     return actions, log
 
 

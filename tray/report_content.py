@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import advice
+from .diagnosis import Culprit, diagnose
+from .diagnosis import advice as diagnosis_advice
+from .diagnosis import confidence as diagnosis_confidence
+from .diagnosis import summary as diagnosis_summary
 from .history import HistoryEntry
 from .i18n import _, ngettext
 from .model import CertInfo, CheckItem, CheckReport, Health, PinState, PinStatus, ReaderReport
@@ -177,6 +181,40 @@ def history_rows(
                 entry.health,
                 health_label(entry.health),
                 " · ".join(parts),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class DiagnosisRow:
+    """One reader's diagnosis from the history, ready to show."""
+
+    reader: str
+    #: the culprit's machine name (tray.diagnosis.Culprit value)
+    culprit: str
+    summary: str
+    advice: str
+    confidence: str
+
+
+def diagnosis_rows(report: CheckReport, entries: Sequence[HistoryEntry]) -> list[DiagnosisRow]:
+    """What the history says about each reader of ``report`` and the card in it."""
+    rows = []
+    for reader in report.readers:
+        verdict = diagnose(entries, reader.reader, report.checked_at)
+        if verdict is None:
+            continue
+        sure = (
+            "" if verdict.culprit is Culprit.NOT_ENOUGH_EVIDENCE else diagnosis_confidence(verdict)
+        )
+        rows.append(
+            DiagnosisRow(
+                reader.reader,
+                verdict.culprit.value,
+                diagnosis_summary(verdict, report.checked_at),
+                diagnosis_advice(verdict),
+                sure,
             )
         )
     return rows

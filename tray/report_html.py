@@ -18,6 +18,7 @@ from .report_content import (
     FirstStep,
     Note,
     days_left_text,
+    diagnosis_rows,
     first_step,
     general_items,
     history_rows,
@@ -231,6 +232,25 @@ def _history(report: CheckReport, entries: Sequence[HistoryEntry]) -> str:
     )
 
 
+def _diagnosis(report: CheckReport, entries: Sequence[HistoryEntry]) -> str:
+    rows = diagnosis_rows(report, entries)
+    if not rows:
+        return ""
+    parts = [f'<section class="diagnosis" id="diagnosis">{_tag("h2", _("Diagnosis"))}']
+    for row in rows:
+        parts.append(
+            f'<div class="diagnosis-row culprit-{_e(row.culprit)}">'
+            f"{_tag('h3', row.reader)}{_tag('p', row.summary)}"
+        )
+        if row.confidence:
+            parts.append(f'<p class="confidence">{_e(row.confidence)}</p>')
+        if row.advice:
+            parts.append(f'<p class="advice">{_e(row.advice)}</p>')
+        parts.append("</div>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def render_html(report: CheckReport, history: Sequence[HistoryEntry] = ()) -> str:
     """The whole report as an HTML document."""
     when = report.checked_at.strftime("%Y-%m-%d %H:%M UTC")
@@ -244,6 +264,7 @@ def render_html(report: CheckReport, history: Sequence[HistoryEntry] = ()) -> st
         f"{_items(general_items(report))}</section>",
     ]
     body += [_reader(r, n) for n, r in enumerate(report.readers)]
+    body.append(_diagnosis(report, history))
     body.append(_history(report, history))
     footer = _("Cardwatch reads cards read-only: it never asks for, sends or tests your PIN.")
     body.append(f"<footer>{_e(footer)}</footer>")

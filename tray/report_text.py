@@ -9,7 +9,13 @@ from .history import HistoryEntry
 from .i18n import _, labelled, ngettext
 from .model import CheckReport, ReaderReport
 from .render import render
-from .report_content import first_step, history_rows, pin_state_text, reader_notes
+from .report_content import (
+    diagnosis_rows,
+    first_step,
+    history_rows,
+    pin_state_text,
+    reader_notes,
+)
 
 
 def _paragraph(text: str, indent: str) -> list[str]:
@@ -52,6 +58,15 @@ def render_report_text(
         for note in notes:
             out += ["   " + note.title, *_paragraph(note.text, "     ")]
             out += ["     " + labelled(label, value) for label, value in note.rows]
+    diagnoses = diagnosis_rows(report, history)
+    if diagnoses:
+        out += ["", _("Diagnosis")]
+        for row in diagnoses:
+            out.append("  " + labelled(row.reader, row.summary))
+            if row.confidence:
+                out.append("    " + row.confidence)
+            if row.advice:
+                out += _paragraph("→ " + row.advice, "    ")
     rows = history_rows(history, [r.reader for r in report.readers] or None)
     if rows:
         out += ["", _("Last checks")]

@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from .diagnosis import Culprit, Verdict
+from .diagnosis import summary as diagnosis_summary
 from .i18n import _, join_list, labelled, ngettext
 from .model import CheckItem, Health, ItemId, ReaderReport, Status
 
@@ -56,6 +58,8 @@ class DaemonState:
     updated_at: datetime | None = None
     #: item 10, "computer clock", from the latest check (None until a check has judged it)
     clock: CheckItem | None = None
+    #: each reader's diagnosis after its latest check (tray/diagnosis.py)
+    diagnoses: tuple[Verdict, ...] = ()
 
     def reader(self, name: str) -> ReaderState | None:
         """The state of reader ``name``, if known."""
@@ -168,6 +172,26 @@ def tooltip(state: DaemonState) -> str:
         lines += [reader_line(r, state.clock) for r in state.readers]
     if state.clock is not None and state.clock.status in (Status.WARN, Status.FAIL):
         lines.append(state.clock.summary)
+    lines += diagnosis_lines(state)
     if state.paused:
         lines.append(_("Notifications paused"))
     return "\n".join(lines)
+
+
+def shown_diagnoses(state: DaemonState) -> list[Verdict]:
+    """The verdicts that name a culprit: a reader's while it is connected, a card's while in."""
+    shown = []
+    for verdict in state.diagnoses:
+        reader = state.reader(verdict.reader)
+        if not verdict.alarming or reader is None:
+            continue
+        if verdict.culprit is not Culprit.READER and reader.phase is Phase.EMPTY:
+            continue
+        shown.append(verdict)
+    return shown
+
+
+def diagnosis_lines(state: DaemonState) -> list[str]:
+    """The tooltip's lines for the diagnoses that name a culprit."""
+    now = state.updated_at
+    return [diagnosis_summary(v, now or v.at) for v in shown_diagnoses(state)]
