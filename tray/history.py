@@ -10,8 +10,9 @@ background writer (the dispatcher thread that calls :meth:`History.record` and
   ``cardwatch status``.
 
 The history stays bounded (an entry cap and an age cap) but keeps, for every reader, every
-card and every ATR, at least its most recent ``keep_per_key`` entries, and each card's latest
-good read on each reader, so that :mod:`tray.diagnosis` can tell a bad reader from a bad card
+card and every ATR, at least its most recent ``keep_per_key`` entries and its most recent
+``keep_per_key`` checks that are evidence about a reader or card, and each card's latest good
+read on each reader, so that :mod:`tray.diagnosis` can tell a bad reader from a bad card
 later (its windows are smaller than ``keep_per_key``). Only when protected entries alone pass twice the entry cap (a
 fleet of many cards through one machine) does the oldest go regardless.
 """
@@ -197,35 +198,28 @@ def prune_mask(
     cutoff = now - timedelta(days=max_age_days)
     if len(entries) <= max_entries and all(e.at >= cutoff for e in entries[:1]):
         return [True] * len(entries)
-    readers: Counter[str] = Counter()
-    cards: Counter[str] = Counter()
-    atrs: Counter[str] = Counter()
+    # Newer entries per reader, card and ATR (the diagnosis matches a card that failed before
+    # its number was read by its ATR); all of them, and only those that are evidence.
+    newer: Counter[tuple[str, str]] = Counter()
+    newer_evidence: Counter[tuple[str, str]] = Counter()
     good_seen: set[tuple[str, str]] = set()
     protected = [False] * len(entries)
     for index in range(len(entries) - 1, -1, -1):
         entry = entries[index]
-        newer_same_reader = readers[entry.reader]
-        readers[entry.reader] += 1
-        newer_same_card = keep_per_key
-        if entry.card is not None:
-            newer_same_card = cards[entry.card]
-            cards[entry.card] += 1
-        # The diagnosis matches a card that failed before its number was read by its ATR.
-        newer_same_atr = keep_per_key
-        if entry.atr is not None:
-            newer_same_atr = atrs[entry.atr]
-            atrs[entry.atr] += 1
-        # ... and clears a reader with a card's latest good read on another reader.
-        latest_good = False
-        if entry.card is not None and diagnosis.outcome(entry) is diagnosis.Outcome.GOOD:
-            latest_good = (entry.card, entry.reader) not in good_seen
+        found = diagnosis.outcome(entry)
+        keys = [("reader", entry.reader)]
+        keys += [("card", entry.card)] if entry.card is not None else []
+        keys += [("atr", entry.atr)] if entry.atr is not None else []
+        keep = any(newer[k] < keep_per_key for k in keys)
+        if found is not None:
+            keep = keep or any(newer_evidence[k] < keep_per_key for k in keys)
+            newer_evidence.update(keys)
+        newer.update(keys)
+        # A card's latest good read on each reader clears that card on other readers.
+        if entry.card is not None and found is diagnosis.Outcome.GOOD:
+            keep = keep or (entry.card, entry.reader) not in good_seen
             good_seen.add((entry.card, entry.reader))
-        protected[index] = (
-            newer_same_reader < keep_per_key
-            or newer_same_card < keep_per_key
-            or newer_same_atr < keep_per_key
-            or latest_good
-        )
+        protected[index] = keep
     kept = [p or e.at >= cutoff for p, e in zip(protected, entries, strict=True)]
     excess = sum(kept) - max_entries
     for index in range(len(entries)):
