@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -27,6 +28,8 @@ from tray.diagnosis import (
 from tray.history import HistoryEntry, ItemOutcome, prune
 from tray.i18n import set_language
 from tray.model import Cause, Health, ItemId, Status
+from tray.policy import DIAGNOSIS_SLOT, Notice, NotifyLog, NotifySettings, Show, Withdraw, decide
+from tray.state import DaemonState, Phase, ReaderState, diagnosis_lines, tooltip
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
 R0 = "ACME R-100 00 00"
@@ -404,3 +407,98 @@ def test_pruning_bounds_the_store_by_size_and_age_and_keeps_the_verdict() -> Non
     for e in old:
         assert e in [x for x in history if x.card == e.card][-10:]
     assert diagnose(kept, R0, NOW) == before
+
+
+# -- what the tray and the notifications make of a verdict --------------------------------
+
+
+def _reader_verdict(name: str = R0) -> diagnosis.Verdict:
+    history = [entry(name, "transport", m) for m in (30, 20, 10)] + [entry(R1, "good", 5)]
+    history += [entry(name, "transport", 1)]
+    verdict = diagnose(history, name, NOW)
+    assert verdict is not None
+    return verdict
+
+
+def _state(*verdicts: diagnosis.Verdict, phase: Phase = Phase.CHECKED) -> DaemonState:
+    readers = tuple(ReaderState(v.reader, phase) for v in verdicts)
+    return DaemonState(readers=readers, service_up=True, updated_at=NOW, diagnoses=verdicts)
+
+
+class Told:
+    """decide() over successive states, keeping the live notices and the log."""
+
+    def __init__(self) -> None:
+        self.live: dict[str, Notice] = {}
+        self.log = NotifyLog()
+        self.shown: list[Notice] = []
+
+    def feed(self, state: DaemonState, when: datetime = NOW) -> list[Notice]:
+        actions, self.log = decide(state, self.live, self.log, when, NotifySettings())
+        shown = []
+        for action in actions:
+            if isinstance(action, Show) and action.notice.slot.startswith(DIAGNOSIS_SLOT):
+                self.live[action.notice.slot] = action.notice
+                shown.append(action.notice)
+            elif isinstance(action, Withdraw):
+                self.live.pop(action.slot, None)
+        self.shown += shown
+        return shown
+
+
+def test_a_verdict_is_told_once_and_again_only_when_worse() -> None:
+    told = Told()
+    verdict = _reader_verdict()
+    (notice,) = told.feed(_state(verdict))
+    assert notice.slot == f"{DIAGNOSIS_SLOT}reader:{R0}"
+    assert notice.title == "Card reader probably faulty"
+    assert summary(verdict, NOW) in notice.body
+    # The same verdict, a day and a week later: not told again.
+    assert told.feed(_state(verdict), NOW + timedelta(days=1)) == []
+    assert told.feed(_state(verdict), NOW + timedelta(days=7)) == []
+    # A card whose data fails, then the same card failing everywhere: worse, told.
+    data = [entry(R0, "data", 10), entry(R0, "data", 1)]
+    card_data = diagnose(data, R0, NOW)
+    assert card_data is not None and card_data.culprit is Culprit.CARD_DATA
+    (first,) = told.feed(_state(card_data))
+    # (a card whose number was read before it failed: the same key)
+    failed = replace(entry(R1, "error", 0.5), card="TP03170000012345")
+    card = diagnose([*data, failed], R1, NOW)
+    assert card is not None and card.culprit is Culprit.CARD and card.subject == card_data.subject
+    (worse,) = told.feed(_state(card))
+    assert first.slot == worse.slot and worse.title == "Card probably damaged"
+
+
+def test_a_cleared_reader_is_told_again_when_it_fails_again() -> None:
+    told = Told()
+    verdict = _reader_verdict()
+    assert len(told.feed(_state(verdict))) == 1
+    healthy = replace(verdict, culprit=Culprit.NONE)
+    assert told.feed(_state(healthy)) == []
+    assert told.live == {}  # the notice is withdrawn once the verdict is gone
+    assert len(told.feed(_state(verdict), NOW + timedelta(minutes=5))) == 1
+
+
+def test_virtual_readers_are_never_notified() -> None:
+    name = "Windows Hello for Business 1"
+    history = [entry(name, "transport", m, atr=f"3B00{m:02d}") for m in range(1, 9)]
+    verdict = diagnose(history, name, NOW)
+    assert verdict is not None
+    assert Told().feed(_state(verdict)) == []
+    assert diagnosis_lines(_state(verdict)) == []
+
+
+def test_paused_notifications_hold_a_verdict_back() -> None:
+    told = Told()
+    verdict = _reader_verdict()
+    assert told.feed(replace(_state(verdict), paused=True)) == []
+    assert len(told.feed(_state(verdict))) == 1
+
+
+def test_tooltip_shows_a_reader_verdict_even_when_the_reader_is_empty() -> None:
+    verdict = _reader_verdict()
+    assert summary(verdict, NOW) in tooltip(_state(verdict, phase=Phase.EMPTY))
+    card = diagnose([entry(R0, "data", 10), entry(R0, "data", 1)], R0, NOW)
+    assert card is not None
+    assert summary(card, NOW) in tooltip(_state(card))
+    assert summary(card, NOW) not in tooltip(_state(card, phase=Phase.EMPTY))

@@ -146,7 +146,8 @@ def start_notifications(
     """The notifications, fed by ``daemon``; a click opens that reader's report."""
 
     def write(reader: str | None) -> Path:
-        entries = history.entries(reader=reader)
+        # All of them: the report's diagnosis needs the card's checks on other readers too.
+        entries = history.entries()
         return write_report(daemon.state, report_dir(), reader=reader, history=entries)
 
     notifications = Notifications(settings, clock, write, open_file, LogFile(log_path(), clock))

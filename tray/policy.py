@@ -440,9 +440,6 @@ def diagnosis_finding(verdict: Verdict, now: datetime) -> Finding:
     )
 
 
-_CLEARED = "diagnosis:cleared"
-
-
 def _last_told(told: Mapping[str, Told]) -> Told | None:
     return max(told.values(), key=lambda t: (t.at, t.rank), default=None)
 
@@ -465,10 +462,15 @@ def _diagnoses(
             continue
         subjects = [f"reader:{verdict.reader}"] + ([f"card:{verdict.card}"] if verdict.card else [])
         for subject in subjects:
-            last = _last_told(log.told.get(DIAGNOSIS_SLOT + subject, {}))
-            if last is not None and last.rank > 0:
-                cleared = Finding(_CLEARED, "diagnosis", 0, Urgency.LOW, "", "")
-                log = log.tell(DIAGNOSIS_SLOT + subject, [cleared], now)
+            told = log.told.get(DIAGNOSIS_SLOT + subject, {})
+            # Each verdict told is marked as no longer standing (rank 0).
+            cleared = [
+                Finding(key, "diagnosis", 0, Urgency.LOW, "", "")
+                for key, t in told.items()
+                if t.rank > 0
+            ]
+            if cleared:
+                log = log.tell(DIAGNOSIS_SLOT + subject, cleared, now)
     quiet = state.paused or not settings.enabled
     for slot, verdict in shown.items():
         finding = diagnosis_finding(verdict, now)

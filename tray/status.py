@@ -18,6 +18,8 @@ from typing import Any
 
 from . import __version__, instance
 from .clock import Clock
+from .diagnosis import Verdict, diagnose
+from .diagnosis import summary as diagnosis_summary
 from .history import (
     STATE_SCHEMA,
     HistoryEntry,
@@ -315,6 +317,7 @@ def render_text(data: StatusData) -> str:
     elif not state.readers:
         lines.append("  " + _("No card reader connected"))
     lines += ["  " + _reader_text(slot) for slot in state.readers]
+    lines += ["  " + diagnosis_summary(v, v.at) for v in diagnoses(data) if v.alarming]
     if state.paused:
         lines.append("  " + _("Notifications paused"))
     if data.entries:
@@ -323,6 +326,15 @@ def render_text(data: StatusData) -> str:
     if data.running is False:
         lines.append(_("Start it with 'cardwatch run'."))
     return "\n".join(lines) + "\n"
+
+
+def diagnoses(data: StatusData) -> list[Verdict]:
+    """Each shown reader's diagnosis from the saved history (tray/diagnosis.py)."""
+    state = data.state
+    if state is None or state.updated_at is None:
+        return []
+    found = (diagnose(data.entries, slot.reader, state.updated_at) for slot in state.readers)
+    return [v for v in found if v is not None]
 
 
 def render_json(data: StatusData) -> str:
@@ -338,6 +350,16 @@ def render_json(data: StatusData) -> str:
         or (not_running_text() if data.state is None or data.running is False else None),
         "state": dict(data.document) if data.document is not None else None,
         "recent": [entry_to_dict(e) for e in reversed(data.entries[-RECENT_JSON:])],
+        "diagnoses": [
+            {
+                "reader": v.reader,
+                "culprit": v.culprit.value,
+                "subject": v.subject,
+                "observations": v.observations,
+                "summary": diagnosis_summary(v, v.at),
+            }
+            for v in diagnoses(data)
+        ],
         "latest": {
             reader: {"at": timestamp(value.at), "report": dict(value.report)}
             for reader, value in sorted(data.latest.items())
