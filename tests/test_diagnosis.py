@@ -94,7 +94,7 @@ def test_one_failure_is_not_enough_evidence() -> None:
     assert verdict.culprit is Culprit.NOT_ENOUGH_EVIDENCE
     assert not verdict.alarming
     text = summary(verdict, NOW)
-    assert "Not enough evidence yet" in text and "1 recent checks" in text
+    assert "Not enough evidence yet" in text and "1 recent check on this reader" in text
 
 
 def test_never_checked_reader_has_no_verdict() -> None:

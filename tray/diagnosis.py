@@ -382,9 +382,12 @@ def summary(verdict: Verdict, now: datetime) -> str:
             ev.card_checks,
         ).format(failed=ev.card_failures, n=ev.card_checks)
     if culprit is Culprit.NOT_ENOUGH_EVIDENCE:
-        return _(
+        return ngettext(
             "Not enough evidence yet to tell a bad reader from a bad card ({checks} recent "
-            "checks on this reader, {failed} failed; at least {needed} are needed)"
+            "check on this reader, {failed} failed; at least {needed} are needed)",
+            "Not enough evidence yet to tell a bad reader from a bad card ({checks} recent "
+            "checks on this reader, {failed} failed; at least {needed} are needed)",
+            ev.reader_checks,
         ).format(checks=ev.reader_checks, failed=ev.reader_failures, needed=MIN_READER_OBSERVATIONS)
     if verdict.reader_kind is ReaderKind.VIRTUAL:
         return _("Virtual or TPM-backed smart card: never diagnosed or alarmed on")
