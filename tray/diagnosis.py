@@ -27,19 +27,20 @@ rule  culprit          evidence needed (the constants below)
 ====  ===============  =============================================================
 0     NONE             the reader's name marks it as virtual or TPM-backed
                        (:data:`VIRTUAL_MARKS`): it is never blamed or alarmed on
-1     CARD             the card's latest observation failed on at least
+1     NONE             the latest check of the reader read the card
+2     CARD             the card's latest observation failed on at least
                        :data:`MIN_CARD_READERS` different readers (card-level or
                        transport failures; CARD_DATA if all were data failures)
-2     READER           on this reader at least :data:`MIN_READER_OBSERVATIONS`
-                       observations, of them at least :data:`MIN_READER_FAILURES`
-                       transport failures and at least half; and the cards are
-                       cleared: a failing card read fine on another reader, or
-                       :data:`MIN_READER_CARDS` different cards failed on it
-3     CARD_DATA        the card's last :data:`MIN_DATA_FAILURES` observations were
+3     READER           the latest check was a transport failure, and on this reader
+                       at least :data:`MIN_READER_OBSERVATIONS` observations, of them
+                       at least :data:`MIN_READER_FAILURES` transport failures and at
+                       least half; and the cards are cleared: a failing card read fine
+                       on another reader, or :data:`MIN_READER_CARDS` different cards
+                       failed on it
+4     CARD_DATA        the card's last :data:`MIN_DATA_FAILURES` observations were
                        all data failures (whatever the reader: the card answers)
-4     NOT_ENOUGH_      the latest check failed, but no rule above has its evidence
+5     NOT_ENOUGH_      the latest check failed, but no rule above has its evidence
       EVIDENCE
-5     NONE             the latest check read the card
 ====  ===============  =============================================================
 
 The vpcd readers ("Virtual PCD 00 00") of the test bench are ordinary readers here:
