@@ -13,7 +13,8 @@ Timestamps (CLOCK_MONOTONIC, one clock for all processes): t0 just before the ca
 connect to vpcd (the insertion), t_event when pyscard's observer is called, t_seen when the
 daemon's watcher publishes the insertion, t_check when the check has finished (the daemon's
 report listener), t_notify when the server receives the Notify call. Each insertion is a card
-with its own card number, so the policy (once per certificate and card) notifies every time.
+with its own card number, so the policy (once per certificate and card) notifies every time;
+a random pause of up to 0.5 s before each one spreads the insertions over pcscd's poll cycle.
 
 Prints a table; asserts nothing. ``--json`` prints the figures as JSON instead.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -77,6 +79,9 @@ def measure(insertions: int, workdir: Path) -> dict[str, Any]:
     }
     lost = {"event": 0, "check": 0, "notify": 0}
     script = __file__
+    # pcscd polls vpcd every 0.4 s: a card inserted right after the last removal was seen
+    # would always land at the same point of that cycle. Users insert at any moment.
+    pause = random.Random(7)
     with (
         PcscBench(log_dir=workdir) as _bench,
         session_bus(str(workdir)) as address,
@@ -94,6 +99,7 @@ def measure(insertions: int, workdir: Path) -> dict[str, Any]:
                     raise RuntimeError(f"notifications went to {ready['backend']}, not D-Bus")
             for index in range(insertions):
                 calls_before = len(server.calls)
+                time.sleep(pause.uniform(0.0, 0.5))
                 number = card_number(index)
                 plugged = VpcdCard(MoicaGen1Card(certs, number), reader_port(0))
                 t0 = time.monotonic()
