@@ -104,3 +104,12 @@ def test_run_all_quick_writes_every_table_with_its_goal(tmp_path: Path) -> None:
     assert {"rss_mib", "pss_mib", "voluntary_per_min"} <= set(results["idle"]["rows"]["cardwatch"])
     assert results["burst16"]["readers"] == 16
     assert {"import_ms", "version_ms", "headless_first_state_ms"} <= set(results["startup"])
+
+    # --render writes the same file again from RESULTS.json alone.
+    output.unlink()
+    subprocess.run(
+        [sys.executable, str(BENCHMARKS / "run_all.py"), "--render", "--output", str(output)],
+        check=True,
+        timeout=60,
+    )
+    assert output.read_text() == text
