@@ -10,6 +10,7 @@ inside `unshare --net` so vpcd's listener stays private):
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -67,6 +68,7 @@ def run_bench(card: VirtualCard) -> tuple[int, float]:
     from tray.pcsc.adapter import PcscBackend
     from tray.sim.vpcd import READER_NAMES, VpcdCard, reader_port
 
+    assert BENCH is not None
     plugged = VpcdCard(card, reader_port(0))
     plugged.insert()
     BENCH.wait_card(READER_NAMES[0], True, CARD_TIMEOUT)
@@ -90,7 +92,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", action="store_true", help="read through real pcscd + vpcd")
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="3 runs each: a smoke run")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
+    if args.quick:
+        args.repeat = 3
+    out = sys.stderr if args.json else sys.stdout
+    rows: list[dict[str, object]] = []
     runner = run_inprocess
     if args.bench:
         from bench import PcscBench
@@ -102,9 +110,9 @@ def main() -> int:
         runner = run_bench
     try:
         mode = "pcscd + vpcd" if args.bench else "in-process"
-        print(f"Check cost per card type ({mode}, {args.repeat} runs each)\n")
-        print("| card | APDUs | minimum | bytes needed | ms p50 | ms max |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print(f"Check cost per card type ({mode}, {args.repeat} runs each)\n", file=out)
+        print("| card | APDUs | minimum | bytes needed | ms p50 | ms max |", file=out)
+        print("|---|---:|---:|---:|---:|---:|", file=out)
         for label, scenario, index in CASES:
             times = []
             apdus = 0
@@ -119,11 +127,25 @@ def main() -> int:
                     minimum, needed = str(low), str(size)
             print(
                 f"| {label} | {apdus} | {minimum} | {needed} | "
-                f"{statistics.median(times):.1f} | {max(times):.1f} |"
+                f"{statistics.median(times):.1f} | {max(times):.1f} |",
+                file=out,
+            )
+            rows.append(
+                {
+                    "card": label,
+                    "apdus": apdus,
+                    "minimum": None if minimum == "–" else int(minimum),
+                    "bytes_needed": None if needed == "–" else int(needed),
+                    "ms_p50": statistics.median(times),
+                    "ms_max": max(times),
+                }
             )
     finally:
         if BENCH is not None:
             BENCH.stop()
+    if args.json:
+        mode = "pcscd + vpcd" if args.bench else "in-process"
+        print(json.dumps({"mode": mode, "repeat": args.repeat, "rows": rows}))
     return 0
 
 

@@ -45,6 +45,18 @@ def _rss_kib() -> int:
     return 0
 
 
+def _pss_kib() -> int:
+    # PSS shares each shared page among the processes mapping it: the fair share of memory.
+    try:
+        text = Path("/proc/self/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
 def _measure(seconds: float) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.monotonic()
@@ -58,6 +70,7 @@ def _measure(seconds: float) -> dict[str, float]:
             (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000 / minutes
         ),
         "rss_mib": _rss_kib() / 1024,
+        "pss_mib": _pss_kib() / 1024,
         "threads": threading.active_count(),
     }
 
@@ -79,7 +92,10 @@ def child_cardwatch(seconds: float, warmup: float, with_tray: bool) -> dict[str,
             def check_now(self) -> None: ...
             def open_report(self) -> None: ...
             def toggle_pause(self) -> None: ...
+            def toggle_autostart(self) -> None: ...
             def quit(self) -> None: ...
+            def autostart_enabled(self) -> bool | None:
+                return None
 
         icon = Tray(Quiet(), daemon.state)
         daemon.on_state(icon.update)
@@ -136,13 +152,28 @@ def _in_namespace() -> None:
     os.execvpe("unshare", command, env)
 
 
+def _result(proc: subprocess.Popen[str]) -> dict[str, float]:
+    out, _err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"idle child failed with status {proc.returncode}")
+    result: dict[str, float] = json.loads(out.splitlines()[-1])
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--tray", action="store_true", help="also show the tray icon (DISPLAY)")
     parser.add_argument("--child", choices=("cardwatch", "pyscard"))
+    parser.add_argument(
+        "--parallel", action="store_true", help="measure all processes at the same time"
+    )
+    parser.add_argument("--quick", action="store_true", help="5 s each: a smoke run")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
+    if args.quick and not args.child:
+        args.seconds, args.warmup = 5.0, 1.0
     if args.child == "cardwatch":
         print(json.dumps(child_cardwatch(args.seconds, args.warmup, args.tray)))
         return 0
@@ -179,37 +210,42 @@ def main() -> int:
         print(
             f"pcscd {bench.pid} with readers {', '.join(bench.readers())}; {args.seconds:.0f} s each"
         )
+        procs = []
         for label, extra, env in runs:
             name = label.split()[0]
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    name,
-                    "--seconds",
-                    str(args.seconds),
-                    "--warmup",
-                    str(args.warmup),
-                    *extra,
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=env,
-            )
-            rows.append((label, json.loads(out.stdout.splitlines()[-1])))
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                name,
+                "--seconds",
+                str(args.seconds),
+                "--warmup",
+                str(args.warmup),
+                *extra,
+            ]
+            proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+            procs.append((label, proc))
+            if not args.parallel:
+                rows.append((label, _result(proc)))
+        if args.parallel:
+            rows = [(label, _result(proc)) for label, proc in procs]
+    if args.json:
+        print(json.dumps({"seconds": args.seconds, "parallel": args.parallel, "rows": dict(rows)}))
+        return 0
     print()
     print(
-        "| process | wake-ups/min (voluntary) | involuntary/min | CPU ms/min | RSS MiB | threads |"
+        "| process | wake-ups/min (voluntary) | involuntary/min | CPU ms/min | RSS MiB | PSS MiB "
+        "| threads |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, row in rows:
         print(
             f"| {name} | {row['voluntary_per_min']:.1f} | {row['involuntary_per_min']:.1f} | "
-            f"{row['cpu_ms_per_min']:.1f} | {row['rss_mib']:.1f} | {row['threads']:.0f} |"
+            f"{row['cpu_ms_per_min']:.1f} | {row['rss_mib']:.1f} | {row['pss_mib']:.1f} | "
+            f"{row['threads']:.0f} |"
         )
-    print("\ngoal: cardwatch at most 2 wake-ups per minute when idle")
+    print("\ngoal: cardwatch at most 2 wake-ups per minute and at most 30 MiB RSS when idle")
     return 0
 
 

@@ -116,8 +116,11 @@ class PcscBench:
         readers: Sequence[str] = READER_NAMES,
         ready_timeout: float = 10.0,
         log_dir: Path | None = None,
+        reader_conf: Path | None = None,
     ) -> None:
         self.expected_readers = tuple(readers)
+        #: a reader.conf.d directory of its own (pcscd --config); None: the system's
+        self.reader_conf = reader_conf
         self.ready_timeout = ready_timeout
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="cardwatch-pcscd-"))
         self.log_path = self.log_dir / "pcscd.log"
@@ -185,8 +188,11 @@ class PcscBench:
         with self.log_path.open("ab") as log:
             log.write(f"----- bench start {self.starts} -----\n".encode())
             log.flush()
+            command = _pcscd_command()
+            if self.reader_conf is not None:
+                command += ["--config", str(self.reader_conf)]
             self._proc = subprocess.Popen(
-                _pcscd_command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
             )
         try:
             self._wait_ready()
