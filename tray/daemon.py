@@ -58,7 +58,7 @@ class DaemonOptions:
 
     #: wait this long after an insertion before checking, so a card still sliding in or
     #: pulled out again at once is not checked half-seated
-    settle_seconds: float = 0.15
+    settle_seconds: float = 0.05
     #: re-check cards left in a reader this often (days left change while a card sits there)
     recheck_seconds: float = 6 * 3600.0
     #: check workers; each reader has at most one check running

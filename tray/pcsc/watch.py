@@ -29,6 +29,9 @@ from ..events import (
 log = logging.getLogger(__name__)
 
 PNP_READER = "\\\\?PnP?\\Notification"
+#: pcsc-lite refuses a status request of more reader states than this
+#: (PCSCLITE_MAX_READERS_CONTEXTS) with SCARD_E_INVALID_PARAMETER
+MAX_READER_STATES = 16
 
 _SERVICE_LOST = {
     scard.SCARD_E_NO_SERVICE,
@@ -96,6 +99,18 @@ def _another_card(before: _Card, now: _Card) -> bool:
         return True
     # Another program taking the card exclusively (or letting go) is not a new card.
     return now.state is not before.state and not (now.state in _USABLE and before.state in _USABLE)
+
+
+def status_request(known: dict[str, int], pnp_state: int) -> list[tuple[str, int]]:
+    """The reader states for one SCardGetStatusChange, never more than pcsc-lite takes.
+
+    With :data:`MAX_READER_STATES` readers already attached the PnP pseudo-reader is left
+    out: no reader can be added then, and a removed one shows as SCARD_STATE_UNKNOWN.
+    """
+    request = list(known.items())[:MAX_READER_STATES]
+    if len(request) < MAX_READER_STATES:
+        request.append((PNP_READER, pnp_state))
+    return request
 
 
 class PcscWatcher:
@@ -170,6 +185,7 @@ class PcscWatcher:
         known: dict[str, int] = {}  # reader -> state passed back to pcscd
         pnp_state = scard.SCARD_STATE_UNAWARE
         relist = True
+        refused = 0  # status requests refused in a row: back off, never spin
         while not self._stopping.is_set():
             if relist:
                 relist = False
@@ -182,7 +198,13 @@ class PcscWatcher:
                 for new in [r for r in readers if r not in known]:
                     known[new] = scard.SCARD_STATE_UNAWARE
                     sink(ReaderAdded(new))
-            request = [(r, s) for r, s in known.items()] + [(PNP_READER, pnp_state)]
+            request = status_request(known, pnp_state)
+            if len(known) > MAX_READER_STATES and not refused:
+                log.warning(
+                    "%d readers attached; PC/SC watches at most %d at once",
+                    len(known),
+                    MAX_READER_STATES,
+                )
             hresult, states = scard.SCardGetStatusChange(context, scard.INFINITE, request)
             if _is(hresult, {scard.SCARD_E_CANCELLED}):
                 return
@@ -191,10 +213,17 @@ class PcscWatcher:
             if _is(hresult, {scard.SCARD_E_TIMEOUT}):
                 continue
             if hresult != scard.SCARD_S_SUCCESS:
-                # A reader vanished between listing and waiting, and the like: list again.
+                # A reader vanished between listing and waiting, and the like: list again,
+                # at once the first time, then with a growing pause.
                 log.info("SCardGetStatusChange: %s; listing readers again", _message(hresult))
                 relist = True
+                if refused:
+                    self._stopping.wait(
+                        min(self._first_retry * 2 ** (refused - 1), self._max_retry)
+                    )
+                refused += 1
                 continue
+            refused = 0
             for name, event, atr in states:
                 event = int(event)
                 if name == PNP_READER:
