@@ -2,7 +2,7 @@
 
 The machine (CPU, cores, kernel, Debian, Python, pyscard, pcsc-lite) and the date head the
 file; then one table per benchmark, with its goal and "met" or the gap in plain words.
-Root (the pcscd + vpcd bench); a full run takes about five minutes, ``--quick`` well under
+Root (the pcscd + vpcd bench); a full run takes about eight minutes, ``--quick`` well under
 one (a smoke run: its figures mean little).
 
     sudo .venv/bin/python benchmarks/run_all.py [--quick] [--output benchmarks/RESULTS.md]
@@ -335,7 +335,7 @@ def measure(quick: bool) -> dict[str, Any]:
     lost_after = ["--lost-after", "1.5" if quick else "5"]
     results = {
         "latency": run_json("latency.py", *options),
-        "idle": run_json("idle.py", "--tray", "--parallel", *options),
+        "idle": run_json("idle.py", "--tray", *options),
         "apdus": run_json("check_apdus.py", "--bench", *options, namespaced=True),
         "burst16": run_json("burst.py", *options, *lost_after),
         "burst14": run_json("burst.py", "--entries", "7", *options, *lost_after),
