@@ -25,12 +25,15 @@ class ResilienceCounts:
     cycles: int  # insert/remove cycles, alternating the two readers
     restarts: int  # pcscd restarts with SIGTERM, and as many with SIGKILL
     drop_daemon_every_k: bool  # every drop point through the daemon too (else a sample)
-    fuzz_examples: int  # hypothesis examples per in-process fuzz test
-    fuzz_vpcd_examples: int  # hypothesis examples through the real pcscd + vpcd
+    fuzz_tlv: int  # hypothesis examples: every parser on BER-TLV with lying lengths
+    fuzz_der: int  # ... the certificate reader on damaged DER
+    fuzz_profiles: int  # ... each of the three profiles on hostile answers
+    fuzz_vpcd: int  # ... each of two ATRs, whole checks through the real pcscd + vpcd
 
 
-BOUNDED = ResilienceCounts("bounded", 150, 3, False, 1500, 60)
-FULL = ResilienceCounts("full (--long)", 1000, 20, True, 5000, 400)
+# Bounded: 1,500 + 2,500 + 3 x 2,000 = 10,000 in-process examples, plus 2 x 250 through vpcd.
+BOUNDED = ResilienceCounts("bounded", 120, 3, False, 1500, 2500, 2000, 250)
+FULL = ResilienceCounts("full (--long)", 1000, 20, True, 5000, 5000, 5000, 1000)
 
 
 @dataclass
