@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -148,3 +149,60 @@ class DaemonProcess:
 def phase(state: dict[str, Any], reader: str) -> str | None:
     """The phase of ``reader`` in a state event, or None when the daemon does not list it."""
     return next((p for name, p in state["readers"] if name == reader), None)
+
+
+class Cardwatch:
+    """``cardwatch -v run --no-tray [--no-network]`` with its output read line by line."""
+
+    def __init__(self, network: bool = False, prefix: tuple[str, ...] = ()) -> None:
+        env = dict(os.environ, LANG="C.UTF-8", LANGUAGE="", NO_COLOR="1")
+        args = () if network else ("--no-network",)
+        self.proc = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "tray", "-v", "run", "--no-tray", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_line(self, what: str, wanted: Callable[[str], bool]) -> str:
+        """The next output line for which ``wanted`` holds (earlier lines are kept)."""
+        for line in self.lines:
+            if wanted(line):
+                return line
+        while True:
+            try:
+                line = self._queue.get(timeout=WAIT)
+            except queue.Empty:
+                raise AssertionError(
+                    f"no line {what} yet:\n" + "\n".join(self.lines[-30:])
+                ) from None
+            if line is None:
+                raise AssertionError(f"cardwatch exited before {what}:\n" + "\n".join(self.lines))
+            self.lines.append(line)
+            if wanted(line):
+                return line
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=5)
+        while (line := self._queue.get_nowait() if not self._queue.empty() else None) is not None:
+            self.lines.append(line)
+        return self.proc.returncode

@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +22,7 @@ from pathlib import Path
 import pytest
 from bench import PcscBench
 from conftest import CARD_TIMEOUT, READERS, InsertCard, _in_ci
+from resilience import Cardwatch
 
 from tray.check import CheckOptions, check_one
 from tray.clock import SystemClock
@@ -35,64 +32,6 @@ from tray.sim import scenarios
 from tray.sim.backend import SimBackend
 
 pytestmark = [pytest.mark.bench, pytest.mark.resilience]
-
-WAIT = 30.0  # seconds to wait for one line of the daemon's log (not a timing claim)
-
-
-class Cardwatch:
-    """``cardwatch -v run --no-tray --no-network`` with its stderr read line by line."""
-
-    def __init__(self) -> None:
-        env = dict(os.environ, LANG="C.UTF-8", LANGUAGE="", NO_COLOR="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tray", "-v", "run", "--no-tray", "--no-network"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_line(self, what: str, wanted: Callable[[str], bool]) -> str:
-        """The next output line for which ``wanted`` holds (earlier lines are kept)."""
-        for line in self.lines:
-            if wanted(line):
-                return line
-        while True:
-            try:
-                line = self._queue.get(timeout=WAIT)
-            except queue.Empty:
-                raise AssertionError(
-                    f"no line {what} yet:\n" + "\n".join(self.lines[-30:])
-                ) from None
-            if line is None:
-                raise AssertionError(f"cardwatch exited before {what}:\n" + "\n".join(self.lines))
-            self.lines.append(line)
-            if wanted(line):
-                return line
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(timeout=5)
-        while (line := self._queue.get_nowait() if not self._queue.empty() else None) is not None:
-            self.lines.append(line)
-        return self.proc.returncode
 
 
 @pytest.fixture
