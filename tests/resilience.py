@@ -165,6 +165,8 @@ class Cardwatch:
             text=True,
             env=env,
         )
+        #: the process SIGTERM goes to on stop (the daemon itself when a prefix wraps it)
+        self.target: int = self.proc.pid
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -196,7 +198,7 @@ class Cardwatch:
 
     def stop(self) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            os.kill(self.target, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
