@@ -29,11 +29,20 @@ def proc_stats() -> dict[str, int]:
     """This process's VmRSS (KiB), kernel thread count and open descriptors."""
     status = Path("/proc/self/status").read_text().splitlines()
     fields = dict(line.split(":", 1) for line in status if ":" in line)
+    fds = sorted(_target(fd) for fd in os.listdir("/proc/self/fd"))
     return {
         "rss_kib": int(fields["VmRSS"].split()[0]),
         "threads": int(fields["Threads"]),
-        "fds": len(os.listdir("/proc/self/fd")),
+        "fds": len(fds),
+        "fd_targets": fds,
     }
+
+
+def _target(fd: str) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "(closed meanwhile)"
 
 
 def main() -> int:
@@ -77,6 +86,8 @@ def main() -> int:
         for line in sys.stdin:
             command = line.strip()
             if command == "stats":
+                # Quiesce first: a history write still under way holds its temporary file open.
+                history.flush()
                 emit({"event": "stats", "checks_started": daemon.checks_started, **proc_stats()})
             elif command == "quit":
                 break

@@ -90,4 +90,4 @@ def test_insert_remove_cycles_report_each_insertion_once_and_leak_nothing(
     )
     assert growth <= MAX_RSS_GROWTH_KIB, f"RSS grew by {growth} KiB over {2 * rounds} insertions"
     assert end["threads"] == start["threads"]
-    assert end["fds"] == start["fds"]
+    assert end["fds"] == start["fds"], (start["fd_targets"], end["fd_targets"])

@@ -162,7 +162,7 @@ def damaged(der: bytes, damage: list[tuple[str, int, int]]) -> bytes:
             del data[pos:]
         elif kind == "insert":
             data[pos:pos] = bytes((value,))
-        elif kind == "length" and len(data) > 4:
+        elif kind == "length" and len(data) > 7:
             # a length byte near the front: the outer SEQUENCE or the TBSCertificate
             data[1 + (where % 6)] = value
     return bytes(data)
