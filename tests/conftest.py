@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from bench import PcscBench, bench_unavailable
+from resilience import BOUNDED, FULL, TALLY, ResilienceCounts
 
 from tray.sim.card import Fault, VirtualCard
 from tray.sim.vpcd import READER_NAMES, VpcdCard, reader_port
@@ -84,3 +85,35 @@ def vpcd(pcsc_bench: PcscBench) -> Iterator[InsertCard]:
     if pcsc_bench.running:
         for reader in {reader for _, reader in inserted}:
             pcsc_bench.wait_card(reader, present=False, timeout=CARD_TIMEOUT)
+
+
+# -- the resilience suite (tests/test_resilience_*.py): bounded by default, full with --long --
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="run the resilience suite with its full counts (1,000 cycles, 20+20 pcscd restarts, "
+        "every drop point through the daemon, full fuzz counts)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "resilience: the resilience suite; bounded counts unless --long is given"
+    )
+
+
+@pytest.fixture(scope="session")
+def counts(request: pytest.FixtureRequest) -> ResilienceCounts:
+    """How much the resilience suite does this run: bounded, or full with --long."""
+    return FULL if request.config.getoption("--long") else BOUNDED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if TALLY.lines():
+        terminalreporter.write_sep("-", "resilience suite")
+        for line in TALLY.lines():
+            terminalreporter.write_line(line)

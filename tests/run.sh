@@ -21,6 +21,8 @@ APT_PACKAGES=(
     libgirepository1.0-dev libcairo2-dev pkg-config gir1.2-gtk-3.0 gobject-introspection
     # the HTML report in a real browser (tests/test_report_browser.py), with CJK fonts for zh_TW
     chromium fonts-noto-cjk
+    # every socket call of the daemon (tests/test_resilience_network.py)
+    strace
 )
 PYTHON=${PYTHON:-python3}
 

@@ -16,6 +16,7 @@ Rules every file Cardwatch keeps follows:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -42,10 +43,21 @@ PRIVATE = 0o600
 class StorageError(Exception):
     """A file could not be written or moved; nothing already stored was changed."""
 
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path, reason: str, code: int | None = None) -> None:
         super().__init__(path, reason)
         self.path = path
         self.reason = reason
+        #: the OS error number, when an OSError was the cause (picks the advice)
+        self.code = code
+
+    @property
+    def advice(self) -> str:
+        """What the user can do about it (the stored file is always kept as it was)."""
+        if self.code in (errno.ENOSPC, errno.EDQUOT):
+            return "the disk is full: free some space there; the stored file is kept as it was"
+        if self.code in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return "make the directory writable; the stored file is kept as it was"
+        return "the stored file is kept as it was"
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
@@ -88,7 +100,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE) -> None:
         # The temporary name never ends in the target's suffix (node_exporter reads *.prom).
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise StorageError(path, _reason(exc)) from exc
+        raise StorageError(path, _reason(exc), exc.errno) from exc
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -100,7 +112,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         if isinstance(exc, OSError):
-            raise StorageError(path, _reason(exc)) from exc
+            raise StorageError(path, _reason(exc), exc.errno) from exc
         raise
     _fsync_dir(directory)
 
@@ -280,7 +292,9 @@ class Coalescer(Generic[T]):
         except StorageError as exc:
             # One line per distinct failure, not one per snapshot of a full disk.
             if exc.reason != self._failure:
-                log.warning("could not save %s: %s (will retry)", exc.path, exc.reason)
+                log.warning(
+                    "could not save %s: %s (will retry); %s", exc.path, exc.reason, exc.advice
+                )
             self._failure = exc.reason
             return False
         except Exception:  # a bug in a writer must not end the thread
