@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import queue
@@ -168,8 +167,6 @@ class Cardwatch:
         )
         #: the process SIGTERM goes to on stop (the daemon itself when a prefix wraps it)
         self.target: int = self.proc.pid
-        #: send it to the target's main thread (tgkill), for a target under ptrace
-        self.to_main_thread = False
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -201,13 +198,9 @@ class Cardwatch:
 
     def stop(self) -> int:
         if self.proc.poll() is None:
-            if self.to_main_thread:
-                # Under ptrace the kernel may hand a process-wide signal to any thread, and
-                # Python runs the handler only once its main thread wakes: aim at that thread.
-                libc = ctypes.CDLL(None, use_errno=True)
-                libc.tgkill(self.target, self.target, signal.SIGTERM)
-            else:
-                os.kill(self.target, signal.SIGTERM)
+            # Process-wide, as a service manager sends it: the kernel may hand it to any
+            # thread, and cardwatch must act on it all the same (its threads block it).
+            os.kill(self.target, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:

@@ -105,16 +105,13 @@ def traced(tmp_path: Path, pcsc_bench: PcscBench) -> Iterator[tuple[Path, list[C
 
 
 def start_traced(trace: Path, started: list[Cardwatch], network: bool) -> Cardwatch:
-    # --seccomp-bpf: only the traced calls stop a thread. Stopping every syscall would let the
-    # kernel hand the test's SIGTERM to a worker thread whenever the main thread sat in a
-    # ptrace stop, and Python runs signal handlers only once the main thread wakes.
+    # --seccomp-bpf: only the traced calls stop a thread, so the daemon runs at its pace.
     trace_calls = ("-e", "trace=socket,connect,bind,listen")
     prefix = (_strace(), "-f", "--seccomp-bpf", "-qq", *trace_calls, "-o", str(trace))
     daemon = Cardwatch(network=network, prefix=prefix)
     started.append(daemon)
     daemon.wait_line("both readers", lambda line: "Virtual PCD 00 01: no card" in line)
     daemon.target = daemon_pid(daemon)  # SIGTERM to cardwatch; strace ends when it does
-    daemon.to_main_thread = True
     return daemon
 
 

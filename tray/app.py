@@ -269,6 +269,29 @@ def run(
     network: NetworkChecks | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM (or Quit in the tray); returns the exit code."""
+    # Python acts on a signal only in the main thread, and the kernel may hand a
+    # process-wide SIGTERM to any thread that does not block it: every thread started
+    # below is born with the stop signals blocked, and the main thread unblocks them once
+    # it waits.
+    _block_stop_signals(True)
+    try:
+        return _run_blocked(options, middleware, network)
+    finally:
+        _block_stop_signals(False)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _block_stop_signals(block: bool) -> None:
+    if hasattr(signal, "pthread_sigmask"):  # not on Windows, where this question does not arise
+        how = signal.SIG_BLOCK if block else signal.SIG_UNBLOCK
+        signal.pthread_sigmask(how, _STOP_SIGNALS)
+
+
+def _run_blocked(
+    options: RunOptions, middleware: Sequence[Middleware], network: NetworkChecks | None
+) -> int:
     clock = SystemClock()
     daemon = build_daemon(options, clock, middleware, network)
     daemon.on_state(_log_state)
@@ -288,7 +311,7 @@ def run(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stopping.set()  # only a flag: the stopper thread or the main thread does the rest
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in _STOP_SIGNALS:
         signal.signal(signum, on_signal)
     tray = None
     if options.tray:
@@ -301,6 +324,7 @@ def run(
     daemon.start()
     try:
         if tray is None:
+            _block_stop_signals(False)
             stopping.wait()
         else:
             shown = tray
@@ -310,6 +334,7 @@ def run(
                 shown.stop()
 
             threading.Thread(target=stop_tray, name="cw-stopper", daemon=True).start()
+            _block_stop_signals(False)
             try:
                 tray.run()  # the main thread belongs to the tray loop until Quit or a signal
             except Exception as exc:  # the display went away, a backend bug: keep watching

@@ -26,7 +26,7 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
@@ -77,7 +77,7 @@ def card_key(report: ReaderReport) -> str | None:
     return f"{report.atr}/{serial}" if serial else report.atr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemOutcome:
     """One item of a past check, without its (language-dependent) texts."""
 
@@ -87,7 +87,7 @@ class ItemOutcome:
     cause: Cause
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One finished check, compactly."""
 
@@ -373,7 +373,11 @@ class History:
         self._keep = keep_per_key
         self._owner = owner or Owner.this_process()
         self._lock = threading.Lock()
-        self._entries, self._encoded, self._latest = _load(path, clock)
+        entries, self._encoded, self._latest = _load(path, clock)
+        # Most checks end with one of a few item outcomes: entries share those tuples, so
+        # thousands of entries in memory cost little more than their encoded text.
+        self._outcomes: dict[tuple[ItemOutcome, ...], tuple[ItemOutcome, ...]] = {}
+        self._entries = [self._shared(e) for e in entries]
         self._next_prune = datetime.min.replace(tzinfo=timezone.utc)
         self._last_state: DaemonState | None = None
         # Documents are built and serialised on the writers' threads, not the caller's.
@@ -404,7 +408,7 @@ class History:
 
     def record(self, report: ReaderReport, at: datetime) -> None:
         """Add one finished check (a daemon report listener)."""
-        entry = entry_from_report(report, at)
+        entry = self._shared(entry_from_report(report, at))
         encoded = _encode(entry)
         with self._lock:
             self._entries.append(entry)
@@ -418,6 +422,12 @@ class History:
                 del self._latest[oldest]
             snapshot = (tuple(self._encoded), dict(self._latest))
         self._history_writer.submit(snapshot)
+
+    def _shared(self, entry: HistoryEntry) -> HistoryEntry:
+        items = self._outcomes.setdefault(entry.items, entry.items)
+        if len(self._outcomes) > 4 * self._max_entries:  # only when every check differs
+            self._outcomes.clear()
+        return entry if items is entry.items else replace(entry, items=items)
 
     def _prune(self, now: datetime) -> None:
         mask = prune_mask(self._entries, now, self._max_entries, self._max_age_days, self._keep)
