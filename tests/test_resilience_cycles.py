@@ -5,20 +5,29 @@ The daemon runs in a subprocess (tests/resilience_daemon.py, built as ``cardwatc
 test process's vpcd card threads, hypothesis and pytest do not blur the measurement. Every
 insertion must be reported exactly once; after a warm-up the RSS may grow by at most 2 MiB,
 and the thread and descriptor counts must come back to what they were.
+
+The history starts full (at its entry cap, as after months of use): it is bounded by
+design, so from then on every check adds one entry and pruning takes old ones away, and
+memory that still grows is a leak, not a store filling up.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from bench import PcscBench
 from conftest import CARD_TIMEOUT, READERS
 from resilience import TALLY, DaemonProcess, ResilienceCounts, phase
 
+from tray.check import run_check
+from tray.clock import SystemClock
+from tray.history import History, history_path
 from tray.sim import scenarios
+from tray.sim.backend import SimBackend
 from tray.sim.vpcd import VpcdCard, reader_port
 
 pytestmark = [pytest.mark.bench, pytest.mark.resilience]
@@ -27,9 +36,27 @@ MAX_RSS_GROWTH_KIB = 2048
 WARM_UP_ROUNDS = 5
 
 
+def _fill_history() -> int:
+    """A history at its entry cap, of both bench cards over the last months; its size."""
+    now = datetime.now(timezone.utc)
+    reports = [
+        replace(
+            run_check(SimBackend(scenarios.build(name, now)), SystemClock()).readers[0],
+            reader=reader,
+        )
+        for name, reader in zip(("default", "gen2"), READERS, strict=True)
+    ]
+    with History(history_path(), SystemClock()) as history:
+        cap = history.max_entries
+        for index in range(cap):
+            history.record(reports[index % 2], now - timedelta(hours=cap - index))
+    return cap
+
+
 @pytest.fixture
 def daemon(pcsc_bench: PcscBench) -> Iterator[DaemonProcess]:
     pcsc_bench.ensure_running()
+    _fill_history()
     process = DaemonProcess()
     try:
         process.wait_state("both readers", lambda s: all(phase(s, r) == "empty" for r in READERS))

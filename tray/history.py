@@ -388,6 +388,11 @@ class History:
             "cw-state", self._write_state, min_interval
         )
 
+    @property
+    def max_entries(self) -> int:
+        """The entry cap pruning keeps the history under (give or take a tenth)."""
+        return self._max_entries
+
     @classmethod
     def open_default(cls, clock: Clock) -> History:
         """The history in the user data dir."""
