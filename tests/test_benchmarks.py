@@ -97,7 +97,15 @@ def test_run_all_quick_writes_every_table_with_its_goal(tmp_path: Path) -> None:
     assert all("**met**" in line or "**not met**: " in line for line in goals)
 
     results = json.loads(output.with_suffix(".json").read_text())["results"]
-    assert set(results) == {"latency", "idle", "apdus", "burst16", "burst14", "startup"}
+    assert set(results) == {
+        "latency",
+        "idle",
+        "apdus",
+        "burst16",
+        "burst14",
+        "startup",
+        "rss_steps",
+    }
     latency = results["latency"]
     assert set(latency["stages_ms"]) == {"event", "seen", "check", "notify", "notify_minus_event"}
     assert {"p50", "p95", "max", "n"} <= set(latency["stages_ms"]["notify"])
