@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,9 +32,9 @@ from importlib.util import find_spec
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
-NS_MARK = "CARDWATCH_BENCH_NS"
+from common import in_namespace  # noqa: E402
 
 
 def _rss_kib() -> int:
@@ -140,18 +139,6 @@ def child_pyscard(seconds: float, warmup: float) -> dict[str, float]:
     return result
 
 
-def _in_namespace() -> None:
-    if os.environ.get(NS_MARK) or os.geteuid() != 0 or shutil.which("unshare") is None:
-        return
-    script = (
-        "set -e; mkdir -p /run/pcscd; mount -t tmpfs -o mode=0755 tmpfs /run/pcscd; "
-        'ip link set lo up; exec "$@"'
-    )
-    env = dict(os.environ, **{NS_MARK: "1"})
-    command = ["unshare", "--net", "--mount", "bash", "-c", script, "_", sys.executable, *sys.argv]
-    os.execvpe("unshare", command, env)
-
-
 def _result(proc: subprocess.Popen[str]) -> dict[str, float]:
     out, _err = proc.communicate()
     if proc.returncode != 0:
@@ -181,7 +168,7 @@ def main() -> int:
         print(json.dumps(child_pyscard(args.seconds, args.warmup)))
         return 0
 
-    _in_namespace()
+    in_namespace()
     from bench import PcscBench, bench_unavailable
 
     reason = bench_unavailable()

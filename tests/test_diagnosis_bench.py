@@ -9,8 +9,7 @@ verdict shows in the tooltip, in both reports, and is notified once.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from html import escape
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 from bench import PcscBench
 from conftest import READERS, InsertCard
+from test_daemon_bench import Recorder
 
 from tray.app import diagnoser, pcsc_parts
 from tray.clock import SystemClock
@@ -36,34 +36,9 @@ from tray.sim.cards import ErrorCard, MoicaGen1Card, PivCard
 from tray.sim.scenarios import moica_certs, piv_certs
 from tray.state import DaemonState, Phase, tooltip
 
-WAIT = 15.0
 FAULTY, GOOD = 0, 1
 #: the faulty port: every card inserted into reader 0 has its answers garbled
 PORT_FAULTS = {FAULTY: Fault(garble=True)}
-
-
-class Recorder:
-    """The daemon's snapshots; waits on a condition, never sleeps."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self.states: list[DaemonState] = []
-        self._cond = threading.Condition()
-        daemon.on_state(self._state)
-
-    def _state(self, state: DaemonState) -> None:
-        with self._cond:
-            self.states.append(state)
-            self._cond.notify_all()
-
-    def wait(self, what: str, predicate: Callable[[DaemonState], bool]) -> DaemonState:
-        with self._cond:
-            ok = self._cond.wait_for(
-                lambda: bool(self.states) and predicate(self.states[-1]), timeout=WAIT
-            )
-            last = self.states[-1] if self.states else None
-        assert ok, f"timed out waiting for {what}; last state: {last}"
-        assert last is not None
-        return last
 
 
 class Shown:
