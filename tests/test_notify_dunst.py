@@ -114,14 +114,18 @@ def test_card_expiring_in_three_days_is_shown_by_dunst_and_its_action_opens_the_
         f'#!/bin/sh\nprintf "%s" "$1" > "{opened}.tmp" && mv "{opened}.tmp" "{opened}"\n'
     )
     browser.chmod(0o755)
-    env = dict(env, BROWSER=str(browser))
+    env = dict(env, BROWSER=str(browser), TZ="UTC")
     log_path = tmp_path / "cardwatch.log"
     command = [sys.executable, "-m", "tray", "-v", "run", "--no-tray", "--no-pkcs11", "--offline"]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
+        # The certificate ends at 12:00 UTC three calendar days from today, whatever the hour
+        # the test runs: between 2.5 and 3.5 days away, always "3 days" (the daemon runs in UTC).
         now = datetime.now(timezone.utc)
-        vpcd(MoicaGen1Card(moica_certs(now, 3.5), DEMO_CARD_NUMBER))
+        noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
+        days_left = 3 + (noon - now).total_seconds() / 86400
+        vpcd(MoicaGen1Card(moica_certs(now, days_left), DEMO_CARD_NUMBER))
 
         def shown() -> bool | None:
             assert proc.poll() is None, log_path.read_text()
