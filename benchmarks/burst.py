@@ -92,10 +92,10 @@ def measure(
 ) -> dict[str, Any]:
     from bench import VPCD_DRIVER, PcscBench
     from notify_server import session_bus
+    from vpcd_client import VpcdCard
 
-    from tray.sim.cards import MoicaGen1Card
-    from tray.sim.scenarios import moica_certs
-    from tray.sim.vpcd import VpcdCard
+    from tray.demo.cards import MoicaGen1Card
+    from tray.demo.scenarios import moica_certs
 
     conf, readers = reader_config(workdir, VPCD_DRIVER, entries)
     names = {name for name, _port in readers}

@@ -21,13 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from tray.check import CheckOptions, run_check  # noqa: E402
+from tray.card.profiles.hicos import parse_cdf  # noqa: E402
+from tray.check.run import CheckOptions, run_check  # noqa: E402
 from tray.clock import SystemClock  # noqa: E402
-from tray.profiles.hicos import parse_cdf  # noqa: E402
-from tray.sim import scenarios  # noqa: E402
-from tray.sim.backend import SimBackend  # noqa: E402
-from tray.sim.card import VirtualCard  # noqa: E402
-from tray.sim.cards import MoicaGen1Card, moica_cdf  # noqa: E402
+from tray.demo import scenarios  # noqa: E402
+from tray.demo.backend import SimBackend  # noqa: E402
+from tray.demo.card import VirtualCard  # noqa: E402
+from tray.demo.cards import MoicaGen1Card, moica_cdf  # noqa: E402
 
 CASES = (
     ("MOICA gen 1", "default", 0),
@@ -64,9 +64,9 @@ def run_inprocess(card: VirtualCard) -> tuple[int, float]:
 
 def run_bench(card: VirtualCard) -> tuple[int, float]:
     from conftest import CARD_TIMEOUT
+    from vpcd_client import READER_NAMES, VpcdCard, reader_port
 
     from tray.pcsc.adapter import PcscBackend
-    from tray.sim.vpcd import READER_NAMES, VpcdCard, reader_port
 
     assert BENCH is not None
     plugged = VpcdCard(card, reader_port(0))
@@ -102,8 +102,7 @@ def main() -> int:
     runner = run_inprocess
     if args.bench:
         from bench import PcscBench
-
-        from tray.sim.vpcd import READER_NAMES
+        from vpcd_client import READER_NAMES
 
         BENCH = PcscBench(READER_NAMES)
         BENCH.start()

@@ -175,9 +175,9 @@ def run_daemon_child(notify: bool) -> None:
     """
     from tray.app import RunOptions, build_daemon, start_notifications
     from tray.clock import SystemClock
-    from tray.history import History
+    from tray.daemon.state import DaemonState, Phase
     from tray.model import ReaderReport
-    from tray.state import DaemonState, Phase
+    from tray.store.history import History
 
     clock = SystemClock()
     daemon = build_daemon(RunOptions(tray=False), clock, (), None)

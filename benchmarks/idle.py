@@ -77,7 +77,7 @@ def _measure(seconds: float) -> dict[str, float]:
 def child_cardwatch(seconds: float, warmup: float, with_tray: bool) -> dict[str, float]:
     from tray.app import pcsc_parts
     from tray.clock import SystemClock
-    from tray.daemon import Daemon
+    from tray.daemon.core import Daemon
 
     clock = SystemClock()
     source, checker = pcsc_parts(clock, [])

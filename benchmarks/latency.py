@@ -63,10 +63,10 @@ def measure(insertions: int, workdir: Path) -> dict[str, Any]:
 
     from bench import PcscBench
     from notify_server import session_bus
+    from vpcd_client import READER_NAMES, VpcdCard, reader_port
 
-    from tray.sim.cards import MoicaGen1Card
-    from tray.sim.scenarios import moica_certs
-    from tray.sim.vpcd import READER_NAMES, VpcdCard, reader_port
+    from tray.demo.cards import MoicaGen1Card
+    from tray.demo.scenarios import moica_certs
 
     reader = READER_NAMES[0]
     certs = moica_certs(datetime.now(timezone.utc), DAYS_LEFT)

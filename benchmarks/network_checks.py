@@ -23,13 +23,13 @@ from ntp_server import NtpServer  # noqa: E402
 from ocsp_server import RevocationServer  # noqa: E402
 
 from tray.clock import SystemClock  # noqa: E402
+from tray.demo import certs  # noqa: E402
 from tray.model import ClockMeasurement  # noqa: E402
 from tray.net import FirstAnswer  # noqa: E402
-from tray.net.cache import RevocationCache  # noqa: E402
 from tray.net.httpdate import HttpDateProbe  # noqa: E402
 from tray.net.revocation import HttpRevocationChecker  # noqa: E402
 from tray.net.sntp import SntpProbe  # noqa: E402
-from tray.sim import certs  # noqa: E402
+from tray.store.revocation_cache import RevocationCache  # noqa: E402
 
 
 def ms(seconds: list[float]) -> str:

@@ -98,7 +98,7 @@ def section_latency(r: dict[str, Any]) -> str:
     gap = r["p95_over_event_ms"]
     lost = r["lost"]
     extra = stages["notify"]["p95"] - stages["event"]["p95"]
-    from tray.daemon import DaemonOptions
+    from tray.daemon.core import DaemonOptions
 
     settle = (
         f"the daemon waits {DaemonOptions().settle_seconds * 1000:.0f} ms (settle_seconds) "

@@ -240,8 +240,8 @@ from pathlib import Path
 
 from tray.autostart import current_command
 from tray.autostart.xdg import install_menu_entry
-from tray.icons import png
-from tray.state import IconState
+from tray.ui.icons import png
+from tray.daemon.state import IconState
 
 home = Path.home()
 for path in install_menu_entry(

@@ -1,6 +1,6 @@
 """APDU audit: every command any virtual card receives in the whole suite is checked here.
 
-This is written independently of ``tray.guard`` on purpose: the guard is what is under
+This is written independently of ``tray.card.guard`` on purpose: the guard is what is under
 audit. A read-only command set is allowed; VERIFY only without a data field (a status
 query that presents no PIN). Anything else fails the test that caused it, and the session
 summary prints the totals.
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tray.sim import card as card_module
+from tray.demo import card as card_module
 
 READ_INS = {0xA4, 0xB0, 0xB2, 0xCA, 0xCB, 0xC0}
 PIN_INS = {0x20, 0x24, 0x2C}

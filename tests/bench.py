@@ -15,8 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from smartcard import scard
-
-from tray.sim.vpcd import READER_NAMES
+from vpcd_client import READER_NAMES
 
 RUN_DIR = Path("/run/pcscd")
 PID_FILE = RUN_DIR / "pcscd.pid"

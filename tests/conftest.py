@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from bench import PcscBench, bench_unavailable
 from resilience import BOUNDED, FULL, TALLY, ResilienceCounts
+from vpcd_client import READER_NAMES, VpcdCard, reader_port
 
-from tray.sim.card import Fault, VirtualCard
-from tray.sim.vpcd import READER_NAMES, VpcdCard, reader_port
+from tray.demo.card import Fault, VirtualCard
 
 READERS = READER_NAMES
 CARD_TIMEOUT = 5.0  # pcscd polls vpcd every ~0.44 s; this is ten polls and then some

@@ -1,7 +1,7 @@
 """A real OCSP responder, CRL and caIssuers server on 127.0.0.1, built with ``cryptography``.
 
 Paths: POST /ocsp (RFC 6960 request), GET /ca.cer (the issuer, DER), GET /ca.crl (DER CRL);
-the test CA's certificates point here with tray.sim.certs.Urls.under(server.base_url).
+the test CA's certificates point here with tray.demo.certs.Urls.under(server.base_url).
 Behaviours are switched per test: stale answers, a broken signature, a slow server, errors.
 """
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from tray.app import RunOptions, build_daemon
 from tray.clock import SystemClock
-from tray.history import History
+from tray.daemon.state import DaemonState
 from tray.model import ReaderReport
 from tray.net import NetworkChecks
-from tray.state import DaemonState
+from tray.store.history import History
 
 
 def proc_stats() -> dict[str, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tray import advice
+from tray.check import advice
 
 
 def test_windows_names_the_smart_card_service() -> None:

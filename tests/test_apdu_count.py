@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 
 from helpers import FixedClock
 
-from tray.check import run_check
-from tray.profiles.hicos import parse_cdf
-from tray.sim import scenarios
-from tray.sim.backend import SimBackend
-from tray.sim.cards import MoicaGen1Card, moica_cdf
+from tray.card.profiles.hicos import parse_cdf
+from tray.check.run import run_check
+from tray.demo import scenarios
+from tray.demo.backend import SimBackend
+from tray.demo.cards import MoicaGen1Card, moica_cdf
 
 # MF 3F00 → DF 0900 → EF 0903 (card number), then MF 3F00 → DF 5030 → EF 4104 (CDF) → EF 08F2.
 PATH_SELECTS = 7

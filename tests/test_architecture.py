@@ -10,10 +10,10 @@ TRAY = Path(__file__).resolve().parent.parent / "tray"
 #: library → the only module(s) allowed to import it
 OWNERS = {
     "smartcard": {"pcsc/adapter.py", "pcsc/watch.py"},
-    "PyKCS11": {"pkcs11.py"},
+    "PyKCS11": {"card/pkcs11.py"},
     "pystray": {"ui/tray.py"},
-    "desktop_notifier": {"notify.py"},
-    "plyer": {"notify.py"},
+    "desktop_notifier": {"notify/backends.py"},
+    "plyer": {"notify/backends.py"},
     "tomllib": {"config.py"},
     "tomli": {"config.py"},
 }
@@ -41,7 +41,7 @@ def test_each_outside_library_has_one_owner() -> None:
 
 
 def test_profiles_never_touch_pcsc_or_the_simulator() -> None:
-    for path in (TRAY / "profiles").glob("*.py"):
+    for path in (TRAY / "card" / "profiles").glob("*.py"):
         source = path.read_text(encoding="utf-8")
         assert "pcsc" not in source.replace("PC/SC", ""), path
-        assert ".sim" not in source, path
+        assert ".demo" not in source, path

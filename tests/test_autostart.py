@@ -134,7 +134,7 @@ def test_a_hidden_entry_counts_as_off(tmp_path: Path) -> None:
 
 
 def test_the_menu_entry_and_its_icons_are_valid(tmp_path: Path) -> None:
-    from tray.icons import SIZES
+    from tray.ui.icons import SIZES
 
     home = tmp_path / "home"
     written = install_menu_entry(home, {}, [program(tmp_path)], lambda size: b"png%d" % size)

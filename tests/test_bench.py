@@ -15,9 +15,9 @@ import pytest
 from bench import COMM_SOCKET, PID_FILE, PcscBench
 from conftest import READERS, InsertCard
 from smartcard import scard
+from vpcd_client import MUTE_ATR, VPCD_PORTS, VpcdCard, garbled, reader_port
 
-from tray.sim.card import Fault, VirtualCard, sw_bytes
-from tray.sim.vpcd import MUTE_ATR, VPCD_PORTS, VpcdCard, garbled, reader_port
+from tray.demo.card import Fault, VirtualCard, sw_bytes
 
 GET_DATA = bytes.fromhex("00CA006E00")
 SELECT_MF = bytes.fromhex("00A40000023F00")

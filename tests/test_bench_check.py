@@ -20,13 +20,13 @@ from bench import PcscBench
 from conftest import READERS, InsertCard
 from helpers import item, statuses
 
-from tray.check import CheckOptions, run_check
+from tray.check.run import CheckOptions, run_check
 from tray.clock import SystemClock
+from tray.demo import scenarios
+from tray.demo.card import Fault
+from tray.demo.cards import ErrorCard, MoicaGen1Card, MuteCard, OpenPgpCard, PivCard
 from tray.model import Cause, Health, ItemId, PinState, ReaderReport, Status
 from tray.pcsc.adapter import PcscBackend
-from tray.sim import scenarios
-from tray.sim.card import Fault
-from tray.sim.cards import ErrorCard, MoicaGen1Card, MuteCard, OpenPgpCard, PivCard
 
 P, W, F, S = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP
 

@@ -8,8 +8,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from helpers import FixedClock, item, statuses
 
-from tray.backend import Slot
-from tray.check import CheckOptions, run_check
+from tray.card.backend import Slot
+from tray.check.run import CheckOptions, run_check
+from tray.demo import scenarios
+from tray.demo.backend import SimBackend
+from tray.demo.cards import PIV_GUID
 from tray.errors import CardRemoved, ReaderError, ServiceUnavailable
 from tray.model import (
     CardCertificate,
@@ -21,10 +24,7 @@ from tray.model import (
     PinStatus,
     Status,
 )
-from tray.report_json import SCHEMA, to_dict
-from tray.sim import scenarios
-from tray.sim.backend import SimBackend
-from tray.sim.cards import PIV_GUID
+from tray.present.check_json import SCHEMA, to_dict
 
 P, W, F, S = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP
 
@@ -75,7 +75,7 @@ def test_expiry_thresholds_are_options() -> None:
 
 
 def scenarios_thresholds(**days: int):  # type: ignore[no-untyped-def]
-    from tray.validity import Thresholds
+    from tray.check.validity import Thresholds
 
     return Thresholds(
         warn_days=days["warn"], urgent_days=days["urgent"], critical_days=days["critical"]

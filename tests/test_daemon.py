@@ -10,14 +10,14 @@ import pytest
 from test_daemon_bench import Recorder, checked, empty
 
 from tray.app import daemon_network, demo_parts
-from tray.backend import CardState
+from tray.card.backend import CardState
 from tray.clock import SystemClock
-from tray.daemon import Checker, Daemon, DaemonOptions
-from tray.events import CardInserted, CardRemoved, ReaderAdded, ServiceDown, ServiceUp
+from tray.daemon.core import Checker, Daemon, DaemonOptions
+from tray.daemon.events import CardInserted, CardRemoved, ReaderAdded, ServiceDown, ServiceUp
+from tray.daemon.state import IconState, Phase, icon_state, tooltip
+from tray.demo.scenarios import READER_0, READER_1
 from tray.model import CheckReport, ClockMeasurement, Health, Status
 from tray.net import NetworkChecks
-from tray.sim.scenarios import READER_0, READER_1
-from tray.state import IconState, Phase, icon_state, tooltip
 
 
 class Idle:

@@ -14,15 +14,15 @@ from datetime import datetime, timezone
 import pytest
 from bench import PcscBench
 from conftest import CARD_TIMEOUT, READERS, InsertCard
+from vpcd_client import VpcdCard, reader_port
 
 from tray.app import pcsc_parts
 from tray.clock import SystemClock
-from tray.daemon import Daemon, DaemonOptions
+from tray.daemon.core import Daemon, DaemonOptions
+from tray.daemon.state import DaemonState, IconState, Phase, icon_state
+from tray.demo import scenarios
+from tray.demo.card import Fault, VirtualCard
 from tray.model import Cause, Health, ReaderReport
-from tray.sim import scenarios
-from tray.sim.card import Fault, VirtualCard
-from tray.sim.vpcd import VpcdCard, reader_port
-from tray.state import DaemonState, IconState, Phase, icon_state
 
 WAIT = 15.0
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tray import diagnosis
-from tray.diagnosis import (
+from tray.daemon import diagnosis
+from tray.daemon.diagnosis import (
     MIN_READER_FAILURES,
     MIN_READER_OBSERVATIONS,
     READER_WINDOW,
@@ -25,11 +25,19 @@ from tray.diagnosis import (
     reader_kind,
     summary,
 )
-from tray.history import HistoryEntry, ItemOutcome, prune
+from tray.daemon.state import DaemonState, Phase, ReaderState, diagnosis_lines, tooltip
 from tray.i18n import set_language
 from tray.model import Cause, Health, ItemId, Status
-from tray.policy import DIAGNOSIS_SLOT, Notice, NotifyLog, NotifySettings, Show, Withdraw, decide
-from tray.state import DaemonState, Phase, ReaderState, diagnosis_lines, tooltip
+from tray.notify.policy import (
+    DIAGNOSIS_SLOT,
+    Notice,
+    NotifyLog,
+    NotifySettings,
+    Show,
+    Withdraw,
+    decide,
+)
+from tray.store.history import HistoryEntry, ItemOutcome, prune
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
 R0 = "ACME R-100 00 00"

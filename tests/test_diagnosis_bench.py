@@ -22,19 +22,19 @@ from test_daemon_bench import Recorder
 
 from tray.app import diagnoser, pcsc_parts
 from tray.clock import SystemClock
-from tray.daemon import Daemon, DaemonOptions
-from tray.diagnosis import Culprit, Verdict
-from tray.history import History
+from tray.daemon.core import Daemon, DaemonOptions
+from tray.daemon.diagnosis import Culprit, Verdict
+from tray.daemon.state import DaemonState, Phase, tooltip
+from tray.demo.card import Fault, VirtualCard
+from tray.demo.cards import ErrorCard, MoicaGen1Card, PivCard
+from tray.demo.scenarios import moica_certs, piv_certs
 from tray.i18n import set_language
-from tray.notifications import Notifications
-from tray.notifylog import LogFile
-from tray.policy import DIAGNOSIS_SLOT, Notice, NotifySettings
-from tray.report import as_check_report, write_report
-from tray.report_text import render_report_text
-from tray.sim.card import Fault, VirtualCard
-from tray.sim.cards import ErrorCard, MoicaGen1Card, PivCard
-from tray.sim.scenarios import moica_certs, piv_certs
-from tray.state import DaemonState, Phase, tooltip
+from tray.notify.dispatch import Notifications
+from tray.notify.policy import DIAGNOSIS_SLOT, Notice, NotifySettings
+from tray.present.report import as_check_report, write_report
+from tray.present.report_text import render_report_text
+from tray.store.history import History
+from tray.store.notifylog import LogFile
 
 FAULTY, GOOD = 0, 1
 #: the faulty port: every card inserted into reader 0 has its answers garbled

@@ -16,15 +16,15 @@ from helpers import FixedClock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tray import certinfo, tlv
-from tray.backend import CardState, Slot
-from tray.check import CheckOptions, check_reader
+from tray.card import certinfo, tlv
+from tray.card.backend import CardState, Slot
+from tray.card.guard import Channel
+from tray.card.profiles import hicos, openpgp, piv
+from tray.check.run import CheckOptions, check_reader
+from tray.demo import scenarios
+from tray.demo.card import VirtualCard
 from tray.errors import CardwatchError, ForbiddenApdu
-from tray.guard import Channel
 from tray.model import CardCertificate, ReaderReport
-from tray.profiles import hicos, openpgp, piv
-from tray.sim import scenarios
-from tray.sim.card import VirtualCard
 
 EXAMPLES = settings(
     max_examples=2000,

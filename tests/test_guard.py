@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tray.apdu import command, read_binary, select_aid, select_fid
+from tray.card.apdu import command, read_binary, select_aid, select_fid
+from tray.card.guard import Allowlist, Channel
+from tray.card.profiles import hicos, openpgp, piv
 from tray.errors import ForbiddenApdu, ProtocolLoop
-from tray.guard import Allowlist, Channel
-from tray.profiles import hicos, openpgp, piv
 
 
 class Script:

@@ -14,11 +14,16 @@ from helpers import FixedClock
 from test_daemon import Idle, insert
 from test_daemon_bench import Recorder, checked, empty
 
-from tray.check import run_check
+from tray.check.run import run_check
 from tray.clock import SystemClock
-from tray.daemon import Daemon, DaemonOptions
-from tray.events import CardRemoved
-from tray.history import (
+from tray.daemon.core import Daemon, DaemonOptions
+from tray.daemon.events import CardRemoved
+from tray.daemon.state import DaemonState, Phase, ReaderState
+from tray.demo.backend import SimBackend
+from tray.demo.scenarios import READER_0, build
+from tray.model import Health, ItemId, ReaderReport, Status
+from tray.present.check_json import reader_to_dict
+from tray.store.history import (
     SCHEMA,
     STATE_SCHEMA,
     History,
@@ -30,11 +35,6 @@ from tray.history import (
     prune,
     state_path,
 )
-from tray.model import Health, ItemId, ReaderReport, Status
-from tray.report_json import reader_to_dict
-from tray.sim.backend import SimBackend
-from tray.sim.scenarios import READER_0, build
-from tray.state import DaemonState, Phase, ReaderState
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
 

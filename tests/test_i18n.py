@@ -189,9 +189,9 @@ KEYWORDS = {"_": 1, "N_": 1, "ngettext": 2}
 #: calls whose message is not a literal; each one's source is a table of N_() strings,
 #: checked below in test_messages_passed_through_a_variable_are_translated
 DYNAMIC = {
-    ("tray/check.py", "_(match.description)"),
-    ("tray/items.py", "_(match.description)"),
-    ("tray/items.py", "_(describe_sw(card_errors[0]))"),
+    ("tray/check/run.py", "_(match.description)"),
+    ("tray/check/items.py", "_(match.description)"),
+    ("tray/check/items.py", "_(describe_sw(card_errors[0]))"),
     ("tray/cli.py", "_(description)"),
 }
 
@@ -246,8 +246,8 @@ def test_every_literal_message_has_a_zh_tw_translation_by_an_independent_scan(
 
 
 def test_messages_passed_through_a_variable_are_translated() -> None:
-    from tray import apdu, atr
-    from tray.sim.scenarios import SCENARIOS
+    from tray.card import apdu, atr
+    from tray.demo.scenarios import SCENARIOS
 
     sources = [
         *SCENARIOS.values(),

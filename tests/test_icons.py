@@ -9,8 +9,8 @@ from types import ModuleType
 import pytest
 from PIL import Image, ImageChops
 
-from tray import icons
-from tray.state import IconState
+from tray.daemon.state import IconState
+from tray.ui import icons
 
 ICONS = Path(__file__).resolve().parent.parent / "icons"
 

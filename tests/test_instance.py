@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tray import instance
-from tray.instance import AlreadyRunning, InstanceError, InstanceLock
+from tray.store import instance
+from tray.store.instance import AlreadyRunning, InstanceError, InstanceLock
 
 
 def test_second_acquire_sees_the_first_and_its_pid(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_second_acquire_sees_the_first_and_its_pid(tmp_path: Path) -> None:
 def test_lock_of_a_killed_daemon_is_free_at_once(tmp_path: Path) -> None:
     path = tmp_path / "cardwatch.lock"
     code = (
-        "import sys, time; from pathlib import Path; from tray import instance; "
+        "import sys, time; from pathlib import Path; from tray.store import instance; "
         f"lock = instance.acquire(Path({str(path)!r})); print('held', flush=True); time.sleep(60)"
     )
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -105,7 +105,7 @@ def test_second_cardwatch_run_does_not_start_a_second_daemon(tmp_path: Path) -> 
 def test_daemon_logs_to_its_file_and_survives_an_unwritable_one(tmp_path: Path) -> None:
     import logging
 
-    from tray import logfile
+    from tray.store import logfile
 
     root = logging.getLogger()
     before = list(root.handlers), root.level

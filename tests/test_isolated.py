@@ -11,7 +11,7 @@ import pytest
 from conftest import READERS, InsertCard
 from test_pkcs11 import OPENSC, needs_opensc, opensc_conf, piv_card  # noqa: F401
 
-from tray.isolated import IsolatedSource
+from tray.card.pkcs11_child import IsolatedSource
 
 pytest.importorskip("PyKCS11")
 

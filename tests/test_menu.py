@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tray.check import run_check
+from tray.check.run import run_check
 from tray.clock import SystemClock
+from tray.daemon.state import DaemonState, Phase, ReaderState, reader_line
+from tray.demo.backend import SimBackend
+from tray.demo.scenarios import build
 from tray.i18n import set_language
 from tray.model import CheckItem, ItemId, ReaderReport, Status
-from tray.sim.backend import SimBackend
-from tray.sim.scenarios import build
-from tray.state import DaemonState, Phase, ReaderState, reader_line
 from tray.ui.menu import DEFAULT_ACTION, Action, Entry, Separator, build_menu, status_lines
 
 UP = DaemonState(service_up=True)

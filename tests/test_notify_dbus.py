@@ -13,13 +13,13 @@ from helpers import FixedClock
 from notify_server import NotifyServer, dbus_unavailable, session_bus
 from test_policy import NOW, expiring, scenario, state_with
 
-from tray.notifications import Notifications
-from tray.notify import make_backend
-from tray.notifylog import LogFile
-from tray.policy import NotifySettings
-from tray.report import open_file, write_report
-from tray.sim.scenarios import READER_0, READER_1
-from tray.state import DaemonState, Phase, ReaderState
+from tray.daemon.state import DaemonState, Phase, ReaderState
+from tray.demo.scenarios import READER_0, READER_1
+from tray.notify.backends import make_backend
+from tray.notify.dispatch import Notifications
+from tray.notify.policy import NotifySettings
+from tray.present.report import open_file, write_report
+from tray.store.notifylog import LogFile
 
 
 @pytest.fixture

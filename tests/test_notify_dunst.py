@@ -23,7 +23,7 @@ from conftest import READERS, InsertCard
 from desktop import Desktop, desktop_unavailable, wait_for
 from notify_server import dbus_unavailable, session_bus
 
-from tray.sim.scenarios import DEMO_CARD_NUMBER, MoicaGen1Card, moica_certs
+from tray.demo.scenarios import DEMO_CARD_NUMBER, MoicaGen1Card, moica_certs
 
 DUNSTRC = """\
 [global]

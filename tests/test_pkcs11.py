@@ -24,14 +24,14 @@ import pytest
 from conftest import READERS, InsertCard
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tray import pkcs11
-from tray.advice import MOICA_SITE
+from tray.card import pkcs11
+from tray.card.pkcs11 import Pkcs11Source, discover, pin_state, slot_matches
+from tray.check.advice import MOICA_SITE
+from tray.demo import certs
+from tray.demo.cards import PIV_AID_PREFIX, MoicaGen2Card, PivCard
+from tray.demo.scenarios import DEMO_CARD_NUMBER, moica_certs
 from tray.errors import CardDataError
 from tray.model import CardReading, PinState
-from tray.pkcs11 import Pkcs11Source, discover, pin_state, slot_matches
-from tray.sim import certs
-from tray.sim.cards import PIV_AID_PREFIX, MoicaGen2Card, PivCard
-from tray.sim.scenarios import DEMO_CARD_NUMBER, moica_certs
 
 PyKCS11: Any = pytest.importorskip("PyKCS11")
 
@@ -330,7 +330,7 @@ def test_missing_explicit_path_is_skipped_with_a_warning(
     caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     missing = str(tmp_path / "no-such-pkcs11.so")
-    with caplog.at_level(logging.WARNING, logger="tray.pkcs11"):
+    with caplog.at_level(logging.WARNING, logger="tray.card.pkcs11"):
         sources = discover([missing], platform="win32")
     assert missing not in [s.name for s in sources]
     assert any(missing in r.getMessage() and "skipped" in r.getMessage() for r in caplog.records)
@@ -357,7 +357,7 @@ def test_without_pykcs11_discovery_is_empty_and_reading_is_a_card_data_error(
 
 
 def test_module_imports_without_pykcs11() -> None:
-    code = "import sys; sys.modules['PyKCS11'] = None; import tray.pkcs11 as m; print(m.discover())"
+    code = "import sys; sys.modules['PyKCS11'] = None; import tray.card.pkcs11 as m; print(m.discover())"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )

@@ -11,10 +11,13 @@ from helpers import FixedClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tray.check import CheckOptions, check_one
+from tray.check.run import CheckOptions, check_one
+from tray.daemon.state import DaemonState, Phase, ReaderState
+from tray.demo import scenarios
+from tray.demo.backend import SimBackend
+from tray.demo.scenarios import DEMO_CARD_NUMBER, READER_0, MoicaGen1Card, moica_certs
 from tray.model import CheckItem, ItemId, ReaderReport, Status
-from tray.notifylog import LogFile, from_dict, load, to_dict
-from tray.policy import (
+from tray.notify.policy import (
     CLOCK_SLOT,
     SERVICE_SLOT,
     Notice,
@@ -27,10 +30,7 @@ from tray.policy import (
     snooze,
     threshold,
 )
-from tray.sim import scenarios
-from tray.sim.backend import SimBackend
-from tray.sim.scenarios import DEMO_CARD_NUMBER, READER_0, MoicaGen1Card, moica_certs
-from tray.state import DaemonState, Phase, ReaderState
+from tray.store.notifylog import LogFile, from_dict, load, to_dict
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc)
 SETTINGS = NotifySettings()

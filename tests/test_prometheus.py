@@ -13,14 +13,14 @@ from test_daemon import Idle, insert
 from test_daemon_bench import Recorder, checked
 
 from tray.app import demo_parts
-from tray.check import run_check
+from tray.check.run import run_check
 from tray.clock import SystemClock
-from tray.daemon import Daemon, DaemonOptions
+from tray.daemon.core import Daemon, DaemonOptions
+from tray.daemon.state import DaemonState, Phase, ReaderState
+from tray.demo.backend import SimBackend
+from tray.demo.scenarios import READER_0, READER_1, build
 from tray.model import CheckItem, ItemId, ReaderReport, Status
-from tray.prometheus import TextfileWriter, escape_label, render
-from tray.sim.backend import SimBackend
-from tray.sim.scenarios import READER_0, READER_1, build
-from tray.state import DaemonState, Phase, ReaderState
+from tray.present.prometheus import TextfileWriter, escape_label, render
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
 

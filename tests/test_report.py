@@ -12,20 +12,20 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from helpers import FixedClock
 
-from tray import advice
-from tray.check import CheckOptions, run_check
+from tray.check import advice
+from tray.check.run import CheckOptions, run_check
 from tray.cli import main
-from tray.history import History, entry_from_report, history_path
+from tray.daemon.state import DaemonState, Phase, ReaderState
+from tray.demo import certs
+from tray.demo.backend import SimBackend
+from tray.demo.cards import MoicaGen1Card
+from tray.demo.scenarios import DEMO_CARD_NUMBER, READER_0, READER_1, build, network
 from tray.i18n import _, set_language
 from tray.model import CheckReport, ItemId, Status
-from tray.report import report_dir, report_name, write_report
-from tray.report_html import render_html
-from tray.report_text import render_report_text
-from tray.sim import certs
-from tray.sim.backend import SimBackend
-from tray.sim.cards import MoicaGen1Card
-from tray.sim.scenarios import DEMO_CARD_NUMBER, READER_0, READER_1, build, network
-from tray.state import DaemonState, Phase, ReaderState
+from tray.present.report import report_dir, report_name, write_report
+from tray.present.report_html import render_html
+from tray.present.report_text import render_report_text
+from tray.store.history import History, entry_from_report, history_path
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
 HOSTILE = '<script>document.title="pwned"</script>"onload=x &'
@@ -247,7 +247,7 @@ def test_write_report_writes_one_file_per_reader_and_one_for_all(tmp_path: Path)
 
 
 def test_write_report_raises_storage_error_on_disk_problems(tmp_path: Path) -> None:
-    from tray.storage import StorageError
+    from tray.store.files import StorageError
 
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

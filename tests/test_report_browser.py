@@ -15,7 +15,7 @@ from PIL import Image
 from test_report import HOSTILE, check, hostile_report
 
 from tray.i18n import set_language
-from tray.report import write_html
+from tray.present.report import write_html
 
 FLAGS = [
     "--headless",

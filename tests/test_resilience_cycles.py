@@ -22,13 +22,13 @@ import pytest
 from bench import PcscBench
 from conftest import CARD_TIMEOUT, READERS
 from resilience import TALLY, DaemonProcess, ResilienceCounts, phase
+from vpcd_client import VpcdCard, reader_port
 
-from tray.check import run_check
+from tray.check.run import run_check
 from tray.clock import SystemClock
-from tray.history import History, history_path
-from tray.sim import scenarios
-from tray.sim.backend import SimBackend
-from tray.sim.vpcd import VpcdCard, reader_port
+from tray.demo import scenarios
+from tray.demo.backend import SimBackend
+from tray.store.history import History, history_path
 
 pytestmark = [pytest.mark.bench, pytest.mark.resilience]
 

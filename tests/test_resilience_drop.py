@@ -4,7 +4,7 @@ For each virtual card type a clean check first tells how many APDUs a full check
 then the card is inserted with ``Fault(drop_after=k)`` for every k in 0..n-1. Each time the
 result must be "card removed during check" (item code ``card_removed``, cause CARD), never a
 traceback, and a normal insertion afterwards must be checked fine. Every k runs through the
-real pcscd + vpcd with the PC/SC adapter and ``tray.check``; through the daemon (in its own
+real pcscd + vpcd with the PC/SC adapter and ``tray.check.run``; through the daemon (in its own
 process) a sample of k runs by default, every k with --long.
 """
 
@@ -18,15 +18,15 @@ import pytest
 from bench import PcscBench
 from conftest import CARD_TIMEOUT, READERS
 from resilience import TALLY, DaemonProcess, ResilienceCounts, phase
+from vpcd_client import VpcdCard, reader_port
 
-from tray.check import CheckOptions, run_check
+from tray.check.run import CheckOptions, run_check
 from tray.clock import SystemClock
+from tray.demo import scenarios
+from tray.demo.card import Fault, VirtualCard
 from tray.model import Cause, Health, ReaderReport, Status
 from tray.net import NetworkChecks
 from tray.pcsc.adapter import PcscBackend
-from tray.sim import scenarios
-from tray.sim.card import Fault, VirtualCard
-from tray.sim.vpcd import VpcdCard, reader_port
 
 pytestmark = [pytest.mark.bench, pytest.mark.resilience]
 

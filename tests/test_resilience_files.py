@@ -24,12 +24,12 @@ from bench import PcscBench
 from conftest import CARD_TIMEOUT, READERS, InsertCard, _in_ci
 from resilience import Cardwatch
 
-from tray.check import CheckOptions, check_one
+from tray.check.run import CheckOptions, check_one
 from tray.clock import SystemClock
-from tray.history import History
+from tray.demo import scenarios
+from tray.demo.backend import SimBackend
 from tray.net import NetworkChecks
-from tray.sim import scenarios
-from tray.sim.backend import SimBackend
+from tray.store.history import History
 
 pytestmark = [pytest.mark.bench, pytest.mark.resilience]
 

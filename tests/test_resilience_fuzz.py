@@ -23,20 +23,20 @@ from conftest import CARD_TIMEOUT, READERS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from resilience import TALLY, ResilienceCounts
+from vpcd_client import VpcdCard, reader_port
 
-from tray import certinfo, tlv
-from tray.apdu import Response
-from tray.check import CheckOptions, run_check
+from tray.card import certinfo, tlv
+from tray.card.apdu import Response
+from tray.card.guard import MAX_CHAINED_RESPONSES, Channel
+from tray.card.profiles import common, hicos, openpgp, piv
+from tray.check.run import CheckOptions, run_check
 from tray.clock import SystemClock
+from tray.demo import scenarios
+from tray.demo.card import VirtualCard, sw_bytes
 from tray.errors import CardwatchError, ForbiddenApdu
-from tray.guard import MAX_CHAINED_RESPONSES, Channel
 from tray.model import CardCertificate, ReaderReport
 from tray.net import NetworkChecks
 from tray.pcsc.adapter import PcscBackend
-from tray.profiles import common, hicos, openpgp, piv
-from tray.sim import scenarios
-from tray.sim.card import VirtualCard, sw_bytes
-from tray.sim.vpcd import VpcdCard, reader_port
 
 pytestmark = pytest.mark.resilience
 

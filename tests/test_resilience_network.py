@@ -5,7 +5,7 @@ of the daemon and any child it starts, whatever library makes the call), and whi
 cards its descriptors are compared with the kernel's socket tables (/proc/<pid>/net/*): with
 ``--no-network`` it creates no inet socket at all (the pcscd client's unix socket is fine);
 with network checks on it still never listens. The single-instance lock is a ``flock`` on a
-file (tray/instance.py), not a socket, so it shows up in neither check.
+file (tray/store/instance.py), not a socket, so it shows up in neither check.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from bench import PcscBench
 from conftest import CARD_TIMEOUT, READERS, InsertCard, _in_ci
 from resilience import Cardwatch
 
-from tray.sim import scenarios
-from tray.sim.card import Fault
+from tray.demo import scenarios
+from tray.demo.card import Fault
 
 pytestmark = [pytest.mark.bench, pytest.mark.resilience]
 

@@ -15,9 +15,9 @@ import pytest
 from bench import PcscBench
 from conftest import CARD_TIMEOUT, READERS
 from resilience import TALLY, DaemonProcess, ResilienceCounts, phase
+from vpcd_client import VpcdCard, reader_port
 
-from tray.sim import scenarios
-from tray.sim.vpcd import VpcdCard, reader_port
+from tray.demo import scenarios
 
 pytestmark = [pytest.mark.bench, pytest.mark.resilience]
 

@@ -20,16 +20,16 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from helpers import FixedClock, item
 from ocsp_server import RevocationServer
 
-from tray.check import CheckOptions, run_check
+from tray.check.run import CheckOptions, run_check
 from tray.clock import SystemClock
+from tray.demo import certs, scenarios
+from tray.demo.backend import SimBackend
+from tray.demo.cards import MoicaGen1Card
 from tray.model import Cause, Health, ItemId, RevocationState, Status
 from tray.net import NetworkChecks
-from tray.net.cache import RevocationCache, cache_key
 from tray.net.revocation import HttpRevocationChecker
-from tray.report_json import to_dict
-from tray.sim import certs, scenarios
-from tray.sim.backend import SimBackend
-from tray.sim.cards import MoicaGen1Card
+from tray.present.check_json import to_dict
+from tray.store.revocation_cache import RevocationCache, cache_key
 
 NOW = datetime.now(timezone.utc)
 REVOKED_AT = (NOW - timedelta(days=12)).replace(microsecond=0)
@@ -250,7 +250,7 @@ def test_corrupt_cache_file_is_set_aside_with_a_log_line(
     cache_dir.mkdir()
     path = cache_dir / f"{cache_key(cert)}.json"
     path.write_text('{"format": 1, "state": "good", "checked_at": 42')
-    with caplog.at_level(logging.WARNING, logger="tray.net.cache"):
+    with caplog.at_level(logging.WARNING, logger="tray.store.revocation_cache"):
         status = checker(tmp_path).check(cert, certs.moica_ca()[0])
     assert status.state is RevocationState.GOOD and not status.cached
     assert "corrupt" in caplog.text

@@ -17,9 +17,9 @@ from cryptography import x509
 from ntp_server import NtpServer
 from ocsp_server import RevocationServer
 
+from tray.demo import certs, scenarios
+from tray.demo.cards import MoicaGen1Card
 from tray.model import Health
-from tray.sim import certs, scenarios
-from tray.sim.cards import MoicaGen1Card
 
 pytestmark = pytest.mark.bench
 

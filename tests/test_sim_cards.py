@@ -9,10 +9,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tray import tlv
+from tray.card import tlv
+from tray.demo import cards, certs, scenarios
+from tray.demo.card import VirtualCard
 from tray.errors import CardDataError
-from tray.sim import cards, certs, scenarios
-from tray.sim.card import VirtualCard
 
 # These tests are the virtual cards' own unit tests: they send raw APDUs, some of them
 # forbidden on purpose (a VERIFY with a PIN must cost a try), so none of this is Cardwatch

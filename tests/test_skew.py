@@ -10,9 +10,14 @@ import pytest
 from helpers import FixedClock, item
 from ntp_server import NtpServer
 
-from tray.check import CheckOptions, run_check
+from tray.check.run import CheckOptions, run_check
+from tray.check.skew import clock_item, time_zone_hours
+from tray.check.validity import release_date
 from tray.cli import main
 from tray.clock import SystemClock
+from tray.demo import scenarios
+from tray.demo.backend import SimBackend
+from tray.demo.network import SimClockProbe
 from tray.model import (
     Cause,
     CertInfo,
@@ -25,12 +30,7 @@ from tray.model import (
 )
 from tray.net import NetworkChecks, live
 from tray.net.sntp import SntpProbe
-from tray.report_json import to_dict
-from tray.sim import scenarios
-from tray.sim.backend import SimBackend
-from tray.sim.network import SimClockProbe
-from tray.skew import clock_item, time_zone_hours
-from tray.validity import release_date
+from tray.present.check_json import to_dict
 
 P, W, F, S = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -95,7 +95,7 @@ def test_time_zone_names_the_hours_and_the_direction() -> None:
 
 
 def clock_thresholds():  # type: ignore[no-untyped-def]
-    from tray.skew import SkewThresholds
+    from tray.check.skew import SkewThresholds
 
     return SkewThresholds()
 

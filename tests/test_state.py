@@ -7,13 +7,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tray.check import run_check
+from tray.check.run import run_check
 from tray.clock import SystemClock
-from tray.i18n import set_language
-from tray.model import CheckItem, ItemId, ReaderReport, Status
-from tray.sim.backend import SimBackend
-from tray.sim.scenarios import build
-from tray.state import (
+from tray.daemon.state import (
     DaemonState,
     IconState,
     Phase,
@@ -22,6 +18,10 @@ from tray.state import (
     reader_line,
     tooltip,
 )
+from tray.demo.backend import SimBackend
+from tray.demo.scenarios import build
+from tray.i18n import set_language
+from tray.model import CheckItem, ItemId, ReaderReport, Status
 
 
 def report(scenario: str) -> ReaderReport:

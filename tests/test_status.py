@@ -16,17 +16,17 @@ from test_daemon import Idle, insert
 from test_daemon_bench import Recorder, checked
 
 from tray.app import demo_parts
-from tray.check import run_check
+from tray.check.run import run_check
 from tray.cli import main
 from tray.clock import SystemClock
-from tray.daemon import Daemon, DaemonOptions
-from tray.history import History, Owner, history_path, state_document, state_path
+from tray.daemon.core import Daemon, DaemonOptions
+from tray.daemon.state import DaemonState, Phase, ReaderState
+from tray.demo.backend import SimBackend
+from tray.demo.scenarios import READER_0, READER_1, build
 from tray.i18n import set_language
 from tray.model import CheckItem, ItemId, ReaderReport, Status
-from tray.sim.backend import SimBackend
-from tray.sim.scenarios import READER_0, READER_1, build
-from tray.state import DaemonState, Phase, ReaderState
-from tray.status import daemon_running, state_from_dict
+from tray.present.status import daemon_running, state_from_dict
+from tray.store.history import History, Owner, history_path, state_document, state_path
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -220,7 +220,7 @@ def test_whether_the_daemon_runs_comes_from_its_pid_and_host() -> None:
 
 
 def test_the_single_instance_lock_settles_whether_the_daemon_runs() -> None:
-    from tray import instance
+    from tray.store import instance
 
     me = {"running": True, "pid": os.getpid(), "host": socket.gethostname()}
     lock = instance.acquire()

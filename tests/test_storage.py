@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tray.storage import (
+from tray.store.files import (
     Coalescer,
     StorageError,
     atomic_write_bytes,
@@ -157,7 +157,7 @@ def test_corrupt_file_is_set_aside_with_one_warning_and_reads_as_none(
     path.write_bytes(content)
     neighbour = tmp_path / "state.json"
     neighbour.write_text(OLD)
-    with caplog.at_level(logging.WARNING, logger="tray.storage"):
+    with caplog.at_level(logging.WARNING, logger="tray.store.files"):
         assert load_json(path, "history", schema="x/1") is None
     moved = [p for p in tmp_path.iterdir() if p.name.startswith("history.json.corrupt-")]
     assert len(moved) == 1
@@ -256,7 +256,7 @@ def test_a_failed_write_is_logged_once_and_retried_until_it_succeeds(
         written.set()
 
     writer: Coalescer[int] = Coalescer("test-writer", write, min_interval=0.001, max_retry=0.01)
-    with caplog.at_level(logging.INFO, logger="tray.storage"):
+    with caplog.at_level(logging.INFO, logger="tray.store.files"):
         writer.submit(7)
         assert writer.flush(10)  # tried once (and failed); flush does not wait for retries
         assert written.wait(10)  # no new value came: the same one was tried again
@@ -293,7 +293,7 @@ def test_a_bug_in_the_write_function_is_logged_and_not_retried(
         raise RuntimeError("bug")
 
     writer: Coalescer[int] = Coalescer("test-writer", write, min_interval=0.001)
-    with caplog.at_level(logging.ERROR, logger="tray.storage"):
+    with caplog.at_level(logging.ERROR, logger="tray.store.files"):
         writer.submit(1)
         assert writer.flush(10)
         writer.submit(2)

@@ -24,9 +24,9 @@ from conftest import InsertCard
 from desktop import Desktop, desktop_unavailable, wait_for
 from tray.icondata import draw
 
-from tray.sim import scenarios
-from tray.sim.card import VirtualCard
-from tray.state import DaemonState
+from tray.daemon.state import DaemonState
+from tray.demo import scenarios
+from tray.demo.card import VirtualCard
 from tray.ui.tray import Tray, TrayUnavailable, choose_backend
 
 GREEN, AMBER, RED, GREY = draw.GREEN[:3], draw.AMBER[:3], draw.RED[:3], draw.GREY[:3]

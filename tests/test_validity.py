@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from tray.certinfo import days_left
+from tray.card.certinfo import days_left
+from tray.check.validity import Thresholds, expiry
 from tray.model import CertInfo, Status
-from tray.validity import Thresholds, expiry
 
 UTC = timezone.utc
 

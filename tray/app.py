@@ -13,22 +13,22 @@ from typing import TYPE_CHECKING
 
 from . import autostart
 from .autostart import Autostart, current_command
-from .check import CheckOptions, Middleware, check_one
+from .check.run import CheckOptions, Middleware, check_one
+from .check.skew import SkewThresholds
+from .check.validity import Thresholds
 from .clock import Clock, SystemClock
-from .daemon import Checker, Daemon, DaemonOptions
-from .diagnosis import Verdict, diagnose
-from .events import EventSource
-from .history import History
+from .daemon.core import Checker, Daemon, DaemonOptions
+from .daemon.diagnosis import Verdict, diagnose
+from .daemon.events import EventSource
+from .daemon.state import DaemonState, icon_state, tooltip
 from .model import CheckReport
 from .net import CachedClockProbe, NetworkChecks
-from .notifications import Notifications
-from .notifylog import LogFile, log_path
-from .policy import NotifySettings
-from .prometheus import TextfileWriter
-from .report import open_file, report_dir, write_report
-from .skew import SkewThresholds
-from .state import DaemonState, icon_state, tooltip
-from .validity import Thresholds
+from .notify.dispatch import Notifications
+from .notify.policy import NotifySettings
+from .present.prometheus import TextfileWriter
+from .present.report import open_file, report_dir, write_report
+from .store.history import History
+from .store.notifylog import LogFile, log_path
 
 if TYPE_CHECKING:
     from .ui.tray import Tray as _Tray
@@ -90,10 +90,10 @@ def demo_parts(
     options: CheckOptions | None = None,
 ) -> tuple[EventSource, Checker]:
     """Simulated readers and cards of a demo scenario (and its simulated network answers)."""
-    from .sim.backend import SimBackend
-    from .sim.scenarios import build
-    from .sim.scenarios import network as simulated
-    from .sim.watch import SimWatcher
+    from .demo.backend import SimBackend
+    from .demo.scenarios import build
+    from .demo.scenarios import network as simulated
+    from .demo.watch import SimWatcher
 
     readers = build(scenario, clock.now())
     net = network or simulated(scenario, clock.now())

@@ -12,18 +12,18 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .backend import Backend
-from .check import CheckOptions, Middleware, run_check
+from .card.backend import Backend
+from .check.run import CheckOptions, Middleware, run_check
 from .clock import SystemClock
 from .config import Config, Loaded, config_path, read_config, render_json, render_toml
 from .i18n import _, set_language
 from .model import CheckReport, Health
 from .net import NetworkChecks, live
-from .render import render
-from .report_json import dumps
+from .present.check_json import dumps
+from .present.check_text import render
 
 if TYPE_CHECKING:
-    from .history import HistoryEntry
+    from .store.history import HistoryEntry
 
 log = logging.getLogger("cardwatch")
 
@@ -213,7 +213,7 @@ def _middleware(args: argparse.Namespace, config: Config) -> list[Middleware]:
     if args.no_pkcs11 or not config.pkcs11.enabled:
         return []
     try:
-        from .pkcs11 import discover
+        from .card.pkcs11 import discover
     except ImportError:
         return []
     # Modules named on the command line replace those of the config file.
@@ -224,7 +224,7 @@ def _network(args: argparse.Namespace, clock: SystemClock, config: Config) -> Ne
     if args.offline or not config.network.enabled:
         return NetworkChecks.off()
     if args.demo:
-        from .sim.scenarios import network
+        from .demo.scenarios import network
 
         return network(args.demo, clock.now())
     time_url = args.time_url if args.time_url is not None else config.network.time_url
@@ -243,7 +243,7 @@ def _say_problems(loaded: Loaded) -> None:
 
 def _unknown_demo(name: str) -> bool:
     """Say so on stderr when ``name`` is no demo scenario."""
-    from .sim.scenarios import SCENARIOS
+    from .demo.scenarios import SCENARIOS
 
     if name in SCENARIOS:
         return False
@@ -257,7 +257,7 @@ def _unknown_demo(name: str) -> bool:
 
 
 def _check(args: argparse.Namespace, loaded: Loaded) -> int:
-    from .sim.scenarios import SCENARIOS, build
+    from .demo.scenarios import SCENARIOS, build
 
     config = loaded.config
 
@@ -270,7 +270,7 @@ def _check(args: argparse.Namespace, loaded: Loaded) -> int:
     if args.demo:
         if _unknown_demo(args.demo):
             return int(Health.UNKNOWN)
-        from .sim.backend import SimBackend
+        from .demo.backend import SimBackend
 
         backend: Backend = SimBackend(build(args.demo, clock.now()))
     else:
@@ -316,7 +316,7 @@ def _run(args: argparse.Namespace, loaded: Loaded) -> int:
         clock_thresholds=config.clock.thresholds(),
         notify=config.notifications,
     )
-    from .instance import AlreadyRunning, InstanceError, acquire
+    from .store.instance import AlreadyRunning, InstanceError, acquire
 
     try:
         lock = acquire()
@@ -334,8 +334,8 @@ def _run(args: argparse.Namespace, loaded: Loaded) -> int:
         pid = str(lock.pid) if lock.pid is not None else "?"
         print(_("Cardwatch is already running (pid {pid}).").format(pid=pid))
         return 0
-    from .isolated import isolated
-    from .logfile import attach
+    from .card.pkcs11_child import isolated
+    from .store.logfile import attach
 
     attach(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
     # Logged, not printed: the log goes to stderr and to the daemon's log file.
@@ -348,8 +348,8 @@ def _run(args: argparse.Namespace, loaded: Loaded) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from . import status
-    from .history import history_path, state_path
+    from .present import status
+    from .store.history import history_path, state_path
 
     data = status.read(state_path(), history_path())
     sys.stdout.write(status.render_json(data) if args.json else status.render_text(data))
@@ -358,10 +358,10 @@ def _status(args: argparse.Namespace) -> int:
 
 def _saved_report(reader: str | None) -> tuple[CheckReport, Sequence[HistoryEntry], str] | int:
     """The report of the daemon's saved state (or its latest reports), or an exit code."""
-    from . import status
-    from .history import history_path, state_path
-    from .report import as_check_report, report_name
-    from .state import DaemonState, Phase, ReaderState
+    from .daemon.state import DaemonState, Phase, ReaderState
+    from .present import status
+    from .present.report import as_check_report, report_name
+    from .store.history import history_path, state_path
 
     data = status.read(state_path(), history_path())
     state = data.state
@@ -411,16 +411,16 @@ def _saved_report(reader: str | None) -> tuple[CheckReport, Sequence[HistoryEntr
 
 
 def _report(args: argparse.Namespace, config: Config) -> int:
-    from .report import open_file, report_dir, write_html
-    from .report_text import render_report_text
-    from .storage import StorageError
+    from .present.report import open_file, report_dir, write_html
+    from .present.report_text import render_report_text
+    from .store.files import StorageError
 
     history: Sequence[HistoryEntry] = ()
     if args.demo:
         if _unknown_demo(args.demo):
             return int(Health.UNKNOWN)
-        from .sim.backend import SimBackend
-        from .sim.scenarios import build, network
+        from .demo.backend import SimBackend
+        from .demo.scenarios import build, network
 
         clock = SystemClock()
         options = CheckOptions(
@@ -470,7 +470,7 @@ def _config(args: argparse.Namespace, loaded: Loaded) -> int:
 
 def _autostart(args: argparse.Namespace) -> int:
     from . import autostart
-    from .storage import StorageError
+    from .store.files import StorageError
 
     entries = autostart.default()
     try:

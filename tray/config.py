@@ -22,11 +22,11 @@ from typing import Any
 
 import platformdirs
 
+from .check.skew import SkewThresholds
+from .check.validity import Thresholds
 from .i18n import _, normalise
 from .net import DEFAULT_NTP_SERVERS, DEFAULT_TIME_URL
-from .policy import NotifySettings
-from .skew import SkewThresholds
-from .validity import Thresholds
+from .notify.policy import NotifySettings
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -9,7 +9,7 @@ from typing import Any
 from xml.parsers.expat import ExpatError
 
 from ..i18n import _
-from ..storage import atomic_write_bytes
+from ..store.files import atomic_write_bytes
 from .core import AutostartStatus, judge, off, remove
 
 KIND = "launchagent"

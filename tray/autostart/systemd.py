@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ..storage import atomic_write_text
+from ..store.files import atomic_write_text
 from .core import AutostartStatus, config_home, judge, off, remove
 
 KIND = "systemd"

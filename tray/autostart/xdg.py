@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..i18n import _
-from ..storage import atomic_write_text
+from ..store.files import atomic_write_text
 from .core import AutostartStatus, config_home, data_home, judge, off, remove
 
 KIND = "xdg"
@@ -173,7 +173,7 @@ def install_menu_entry(
     home: Path, env: Mapping[str, str], command: Sequence[str], icon: Callable[[int], bytes]
 ) -> list[Path]:
     """Write the desktop menu entry and its icons; returns the files written."""
-    from ..storage import atomic_write_bytes
+    from ..store.files import atomic_write_bytes
 
     paths = menu_entry_paths(home, env)
     atomic_write_text(paths[0], desktop_entry(command, autostart=False), mode=0o644)

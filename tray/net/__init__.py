@@ -111,7 +111,7 @@ def live(
     cache_dir: Path | None = None,
 ) -> NetworkChecks:
     """The real probes: SNTP with the HTTP Date fallback, OCSP/CRL with the on-disk cache."""
-    from .cache import RevocationCache, default_cache_dir
+    from ..store.revocation_cache import RevocationCache, default_cache_dir
     from .httpdate import HttpDateProbe
     from .revocation import HttpRevocationChecker
     from .sntp import SntpProbe

@@ -28,7 +28,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from ..clock import Clock
 from ..model import RevocationState, RevocationStatus
-from .cache import MAX_AGE, RevocationCache
+from ..store.revocation_cache import MAX_AGE, RevocationCache
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from smartcard import scard
 
-from ..backend import CardState, Slot
+from ..card.backend import CardState, Slot
 from ..errors import (
     CardInUse,
     CardRemoved,

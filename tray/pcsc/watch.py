@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from smartcard import scard
 
-from ..backend import CardState
-from ..events import (
+from ..card.backend import CardState
+from ..daemon.events import (
     CardInserted,
     CardRemoved,
     ReaderAdded,

@@ -1,4 +1,4 @@
-"""The tray menu as data: entries built from a :class:`~tray.state.DaemonState` (pure, no pystray).
+"""The tray menu as data: entries built from a :class:`~tray.daemon.state.DaemonState` (pure, no pystray).
 
 The adapter in ``tray/ui/tray.py`` turns these entries into the backend's menu; tests check
 the labels and the checked / enabled state here without any desktop.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from ..daemon.state import DaemonState, reader_line
 from ..i18n import _
-from ..state import DaemonState, reader_line
 
 
 class Action(enum.Enum):

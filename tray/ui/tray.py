@@ -37,8 +37,8 @@ from importlib.util import find_spec
 from types import ModuleType
 from typing import Any, Protocol
 
-from ..icons import load
-from ..state import DaemonState, icon_state, tooltip
+from ..daemon.state import DaemonState, icon_state, tooltip
+from .icons import load
 from .menu import Action, Entry, build_menu
 
 log = logging.getLogger(__name__)

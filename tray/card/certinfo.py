@@ -1,0 +1,112 @@
+"""Turn certificate bytes from a card into :class:`CertInfo` (cryptography does the parsing)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+
+from ..errors import CardDataError
+from ..model import CardCertificate, CertInfo
+
+log = logging.getLogger(__name__)
+
+_USAGES = (
+    ("digital_signature", "digitalSignature"),
+    ("content_commitment", "nonRepudiation"),
+    ("key_encipherment", "keyEncipherment"),
+    ("data_encipherment", "dataEncipherment"),
+    ("key_agreement", "keyAgreement"),
+    ("key_cert_sign", "keyCertSign"),
+    ("crl_sign", "cRLSign"),
+)
+
+
+def load(der: bytes) -> x509.Certificate:
+    """Parse DER, turning every parser complaint into :class:`CardDataError`."""
+    try:
+        return x509.load_der_x509_certificate(der)
+    except (ValueError, TypeError) as exc:
+        log.debug("certificate parse error: %s", exc)
+        raise CardDataError("not a valid X.509 certificate (DER)") from None
+
+
+def _common_name(name: x509.Name) -> str:
+    try:
+        attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return ""
+    return str(attrs[0].value) if attrs else ""
+
+
+def _name(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except ValueError:
+        return "?"
+
+
+def _key_usage(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except (x509.ExtensionNotFound, ValueError):
+        return ()
+    return tuple(name for attr, name in _USAGES if getattr(ku, attr))
+
+
+def _is_ca(cert: x509.Certificate, declared: bool) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except (x509.ExtensionNotFound, ValueError):
+        return declared
+
+
+def days_left(not_after: datetime, now: datetime) -> int:
+    """Calendar days (UTC) from ``now`` to ``not_after``: 0 on the last day, negative after.
+
+    Counting calendar days keeps "expires on 15 Dec: 21 days left" consistent with the date
+    shown, whatever the hour of the check.
+    """
+    return (not_after.astimezone(timezone.utc).date() - now.astimezone(timezone.utc).date()).days
+
+
+def describe(card_cert: CardCertificate, now: datetime) -> CertInfo:
+    """Parse one certificate read from a card."""
+    cert = load(card_cert.der)
+    try:
+        return _describe(cert, card_cert, now)
+    except CardDataError:
+        raise
+    except Exception as exc:  # cryptography parses lazily and has many error types
+        log.debug("certificate field error: %s", exc)
+        raise CardDataError("certificate fields unreadable") from None
+
+
+def _describe(cert: x509.Certificate, card_cert: CardCertificate, now: datetime) -> CertInfo:
+    not_before = cert.not_valid_before_utc
+    not_after = cert.not_valid_after_utc
+    return CertInfo(
+        label=card_cert.label,
+        slot=card_cert.slot,
+        subject=_name(cert.subject),
+        common_name=_common_name(cert.subject),
+        issuer=_name(cert.issuer),
+        serial=format(cert.serial_number, "X"),
+        not_before=not_before,
+        not_after=not_after,
+        days_left=days_left(not_after, now),
+        key_usage=_key_usage(cert),
+        is_ca=_is_ca(cert, card_cert.authority),
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
+    )
+
+
+def issuer_text(der: bytes) -> str:
+    """The issuer DN of ``der``, or '' when it cannot be read."""
+    try:
+        return load(der).issuer.rfc4514_string()
+    except Exception:  # any parse failure just means "unknown issuer"
+        return ""

@@ -1,0 +1,1 @@
+"""Notifications: when to notify (policy), the backends, and the glue between them."""

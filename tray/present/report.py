@@ -1,0 +1,88 @@
+"""The report behind "Open report": the current state as a check report, in a file, opened.
+
+The writer and the opener; the page itself comes from :mod:`tray.present.report_html` (pure). One
+file per reader (``report-<slug>.html``) and one for all readers (``report.html``), each
+written atomically, so two notifications open their own card's report. Callable from any
+thread: nothing here keeps state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import webbrowser
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from ..daemon.state import DaemonState
+from ..i18n import _, current_language
+from ..model import CheckItem, CheckReport, ItemId, Status
+from ..store.files import atomic_write_text, data_dir
+from ..store.history import HistoryEntry
+from .report_html import render_html
+
+log = logging.getLogger(__name__)
+
+
+def as_check_report(state: DaemonState) -> CheckReport:
+    """The daemon's snapshot in the shape of a ``cardwatch check`` result."""
+    service = state.service_item or CheckItem(
+        ItemId.SERVICE, Status.PASS, _("PC/SC service reachable")
+    )
+    reports = tuple(r.report for r in state.readers if r.report is not None)
+    reader_item = None
+    if state.service_up and not state.readers:
+        reader_item = CheckItem(
+            ItemId.READER, Status.FAIL, _("No card reader connected"), code="no_reader"
+        )
+    when = state.updated_at
+    assert when is not None, "a published state always has its time"
+    return CheckReport(when, service, reports, reader_item, current_language(), clock=state.clock)
+
+
+def report_dir() -> Path:
+    """Where reports are written (the user data dir)."""
+    return data_dir() / "reports"
+
+
+def write_report(
+    state: DaemonState,
+    directory: Path,
+    *,
+    reader: str | None = None,
+    history: Sequence[HistoryEntry] = (),
+) -> Path:
+    """Write the HTML report (of one ``reader``, or of all) into ``directory``; StorageError.
+
+    ``history``: the stored checks; the report lists the latest of the readers it shows.
+    """
+    if reader is not None:
+        state = replace(state, readers=tuple(r for r in state.readers if r.reader == reader))
+    return write_html(as_check_report(state), directory / report_name(reader), history)
+
+
+def report_name(reader: str | None) -> str:
+    """``report.html`` for all readers, ``report-<slug>-<hash>.html`` for one."""
+    if reader is None:
+        return "report.html"
+    slug = re.sub(r"[^a-z0-9]+", "-", reader.lower()).strip("-")[:48] or "reader"
+    # Names that slug alike ("Reader 0", "reader-0") still get their own file.
+    digest = hashlib.sha256(reader.encode("utf-8")).hexdigest()[:8]
+    return f"report-{slug}-{digest}.html"
+
+
+def write_html(report: CheckReport, path: Path, history: Sequence[HistoryEntry] = ()) -> Path:
+    """Write ``report`` as a self-contained HTML page to ``path`` (atomically); StorageError."""
+    atomic_write_text(path, render_html(report, history))
+    return path
+
+
+def open_file(path: Path) -> bool:
+    """Open ``path`` with the desktop's default program (BROWSER is honoured); False if none."""
+    try:
+        return webbrowser.open(path.resolve().as_uri())
+    except webbrowser.Error:
+        log.warning("no program to open %s", path)
+        return False

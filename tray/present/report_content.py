@@ -1,0 +1,220 @@
+"""What the report says beyond the check items: the first step, the FAQ's notes, history rows.
+
+Pure functions over the check's results, shared by the HTML and the text form; every
+string is in the current language and not yet escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..check import advice
+from ..daemon.diagnosis import Culprit, diagnose
+from ..daemon.diagnosis import advice as diagnosis_advice
+from ..daemon.diagnosis import confidence as diagnosis_confidence
+from ..daemon.diagnosis import summary as diagnosis_summary
+from ..i18n import _, ngettext
+from ..model import CertInfo, CheckItem, CheckReport, Health, PinState, PinStatus, ReaderReport
+from ..store.history import HistoryEntry
+from .check_text import health_label, status_label
+
+#: codes of items that point at the card's chip or its contacts
+CONTACT_FAULTS = frozenset({"card_mute", "card_error", "card_slow"})
+#: how many past checks the report lists, newest first
+HISTORY_ROWS = 20
+
+
+@dataclass(frozen=True)
+class FirstStep:
+    """The summary at the top: the verdict, what stands out, and what to do first."""
+
+    health: Health
+    verdict: str
+    headline: str
+    action: str = ""
+    #: the reader the headline is about (None: this computer, or all readers)
+    reader: str | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    """A box of background the FAQ teaches: a title, an explanation, and optional rows."""
+
+    key: str
+    title: str
+    text: str
+    rows: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One past check, ready to show."""
+
+    when: str
+    reader: str
+    card: str
+    health: Health
+    verdict: str
+    detail: str
+
+
+def general_items(report: CheckReport) -> list[CheckItem]:
+    """The items that concern this computer, not one reader: 1, 10, and 2 without readers."""
+    items = [report.service]
+    if report.clock is not None:
+        items.append(report.clock)
+    if report.reader_item is not None:
+        items.append(report.reader_item)
+    return items
+
+
+def _all_items(report: CheckReport) -> Iterable[tuple[str | None, CheckItem]]:
+    for item in general_items(report):
+        yield None, item
+    for reader in report.readers:
+        for item in reader.items:
+            yield reader.reader, item
+
+
+def first_step(report: CheckReport) -> FirstStep:
+    """The worst finding (the first of equals, in item order) and its advice."""
+    health = report.health
+    verdict = health_label(health)
+    problems = [(r, i) for r, i in _all_items(report) if i.status.rank >= 2]
+    if problems:
+        reader, item = max(problems, key=lambda pair: pair[1].status.rank)
+        return FirstStep(health, verdict, item.summary, item.advice, reader)
+    if health is Health.OK:
+        return FirstStep(health, verdict, _("Every card checked is fine. Nothing to do."))
+    skipped = [(r, i) for r, i in _all_items(report) if i.code not in ("ok", "not_checked")]
+    if skipped:
+        reader, item = skipped[0]
+        return FirstStep(health, verdict, item.summary, item.advice, reader)
+    return FirstStep(health, verdict, _("No card could be checked."))
+
+
+def days_left_text(cert: CertInfo) -> str:
+    """'21 days left', or 'expired'."""
+    if cert.days_left < 0:
+        return _("expired")
+    return ngettext("{n} day left", "{n} days left", cert.days_left).format(n=cert.days_left)
+
+
+def pin_state_text(pin: PinStatus) -> str:
+    """A PIN's state in words."""
+    words = {
+        PinState.OK: _("OK"),
+        PinState.COUNT_LOW: _("few tries left"),
+        PinState.FINAL_TRY: _("one try left before the PIN locks"),
+        PinState.LOCKED: _("locked"),
+        PinState.VERIFIED: _("verified in this session"),
+        PinState.NOT_READABLE: _("tries left cannot be read safely"),
+    }
+    return words[pin.state]
+
+
+def reader_notes(reader: ReaderReport) -> list[Note]:
+    """The FAQ's background that applies to this reader's card."""
+    notes = []
+    codes = {item.code for item in reader.items}
+    if "card_mute" in codes:
+        notes.append(
+            Note("chip_orientation", _("Is the chip facing the right way?"), advice.mute_card())
+        )
+    elif codes & CONTACT_FAULTS:
+        notes.append(Note("card_care", _("Card care"), advice.card_care()))
+    own = [c for c in reader.certificates if not c.is_ca]
+    if reader.card_number and own:
+        rows = [(_("IC card number"), reader.card_number)]
+        rows += [
+            (_("Certificate serial number ({label})").format(label=c.label or c.slot), c.serial)
+            for c in own
+        ]
+        notes.append(
+            Note(
+                "serial_vs_card_number",
+                _("Certificate serial number and card number"),
+                _(
+                    "The certificate serial number is assigned by the certificate authority "
+                    "when it issues a certificate: every certificate has its own, and it "
+                    "identifies that certificate. The IC card number is given to the card when "
+                    "the card is made. The two are numbered in different ways for different "
+                    "purposes, so they differ and cannot be unified."
+                ),
+                tuple(rows),
+            )
+        )
+    return notes
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def history_rows(
+    entries: Sequence[HistoryEntry], readers: Iterable[str] | None = None
+) -> list[HistoryRow]:
+    """The latest past checks (of ``readers`` if given), newest first."""
+    wanted = set(readers) if readers is not None else None
+    chosen = [e for e in entries if wanted is None or e.reader in wanted]
+    rows = []
+    for entry in reversed(chosen[-HISTORY_ROWS:]):
+        parts = []
+        bad = [i for i in entry.items if i.status.rank >= 2]
+        if bad:
+            worst = max(bad, key=lambda i: i.status.rank)
+            parts.append(f"{int(worst.item)} {status_label(worst.status)} ({worst.code})")
+        days = entry.days_left
+        if days is not None and days < 0:
+            parts.append(
+                ngettext("expired {n} day ago", "expired {n} days ago", -days).format(n=-days)
+            )
+        elif days is not None:
+            parts.append(ngettext("{n} day left", "{n} days left", days).format(n=days))
+        rows.append(
+            HistoryRow(
+                _when(entry.at),
+                entry.reader,
+                entry.card or _("no card"),
+                entry.health,
+                health_label(entry.health),
+                " · ".join(parts),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class DiagnosisRow:
+    """One reader's diagnosis from the history, ready to show."""
+
+    reader: str
+    #: the culprit's machine name (tray.daemon.diagnosis.Culprit value)
+    culprit: str
+    summary: str
+    advice: str
+    confidence: str
+
+
+def diagnosis_rows(report: CheckReport, entries: Sequence[HistoryEntry]) -> list[DiagnosisRow]:
+    """What the history says about each reader of ``report`` and the card in it."""
+    rows = []
+    for reader in report.readers:
+        verdict = diagnose(entries, reader.reader, report.checked_at)
+        if verdict is None:
+            continue
+        sure = (
+            "" if verdict.culprit is Culprit.NOT_ENOUGH_EVIDENCE else diagnosis_confidence(verdict)
+        )
+        rows.append(
+            DiagnosisRow(
+                reader.reader,
+                verdict.culprit.value,
+                diagnosis_summary(verdict, report.checked_at),
+                diagnosis_advice(verdict),
+                sure,
+            )
+        )
+    return rows

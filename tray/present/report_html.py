@@ -1,0 +1,281 @@
+"""The report as one self-contained HTML page (inline CSS, no scripts, nothing fetched).
+
+Pure: data in, text out. Every string that comes from a card, a reader or a translation
+passes :func:`html.escape` — a certificate subject may hold markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from html import escape
+
+from .. import __version__
+from ..i18n import _, labelled
+from ..model import CertInfo, CheckItem, CheckReport, Health, ReaderReport
+from ..store.history import HistoryEntry
+from .check_text import revocation_line, status_label
+from .report_content import (
+    FirstStep,
+    Note,
+    days_left_text,
+    diagnosis_rows,
+    first_step,
+    general_items,
+    history_rows,
+    pin_state_text,
+    reader_notes,
+)
+
+_HEALTH_CLASS = {
+    Health.OK: "ok",
+    Health.WARNING: "warning",
+    Health.CRITICAL: "critical",
+    Health.UNKNOWN: "unknown",
+}
+_LANG = {"zh_TW": "zh-Hant-TW", "en": "en"}
+
+# Calm colours; every status also has its word, so colour is never the only signal.
+_CSS = """
+:root { color-scheme: light; --ink: #1f2933; --muted: #5f6b76; --line: #d9dee3; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f5f7f9; color: var(--ink);
+  font: 15px/1.5 system-ui, "Segoe UI", "Noto Sans", "Noto Sans CJK TC", "Microsoft JhengHei",
+  "PingFang TC", sans-serif; }
+main { max-width: 58rem; margin: 0 auto; padding: 1.5rem 1.25rem 3rem; }
+h1 { font-size: 1.5rem; margin: 0; }
+h2 { font-size: 1.2rem; margin: 0 0 .75rem; }
+h3 { font-size: 1rem; margin: 1.25rem 0 .5rem; color: var(--muted); }
+.meta { color: var(--muted); margin: .25rem 0 1.25rem; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 10px;
+  padding: 1rem 1.25rem; margin: 0 0 1rem; }
+.summary { border-left: 8px solid; }
+.summary .verdict { font-weight: 700; letter-spacing: .04em; margin: 0; }
+.summary .headline { font-size: 1.15rem; margin: .25rem 0; }
+.summary .action { margin: .5rem 0 0; }
+.health-ok { border-left-color: #2e7d32; } .health-ok .verdict { color: #2e7d32; }
+.health-warning { border-left-color: #c77700; } .health-warning .verdict { color: #8a5300; }
+.health-critical { border-left-color: #c62828; } .health-critical .verdict { color: #b71c1c; }
+.health-unknown { border-left-color: #78848f; } .health-unknown .verdict { color: #55606a; }
+ol.items { list-style: none; margin: 0; padding: 0; }
+ol.items li { display: grid; grid-template-columns: 2rem 4.5rem 1fr; gap: .5rem;
+  padding: .45rem 0; border-top: 1px solid #eef1f3; }
+ol.items li:first-child { border-top: 0; }
+.num { color: var(--muted); text-align: right; font-variant-numeric: tabular-nums; }
+.badge { display: inline-block; text-align: center; border-radius: 4px; font-weight: 700;
+  font-size: .8rem; padding: .1rem .3rem; height: fit-content; }
+.status-pass .badge { background: #e3f2e5; color: #1b5e20; }
+.status-warn .badge { background: #fff1d0; color: #7a4a00; }
+.status-fail .badge { background: #fde4e2; color: #a31515; }
+.status-skip .badge { background: #eceff1; color: #4f5b66; }
+.item-text p { margin: 0; }
+.advice { color: var(--muted); margin-top: .2rem !important; }
+dl.card { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; }
+dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; vertical-align: top; padding: .3rem .5rem .3rem 0;
+  border-top: 1px solid #eef1f3; overflow-wrap: anywhere; }
+th { color: var(--muted); font-weight: 600; width: 11rem; }
+table.cert { margin-bottom: .75rem; }
+table.cert caption { text-align: left; font-weight: 700; padding: .25rem 0; }
+.mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .9rem; }
+aside.note { background: #f0f5fb; border: 1px solid #cfdff0; border-radius: 8px;
+  padding: .75rem 1rem; margin-top: 1rem; }
+aside.note h3 { margin: 0 0 .35rem; color: #1d4f80; }
+aside.note p { margin: 0 0 .5rem; }
+table.history th { width: auto; white-space: nowrap; }
+table.history td.mono, table.history td.verdict { white-space: nowrap; overflow-wrap: normal; }
+.health-text-ok { color: #1b5e20; } .health-text-warning { color: #7a4a00; }
+.health-text-critical { color: #a31515; } .health-text-unknown { color: #4f5b66; }
+footer { color: var(--muted); font-size: .85rem; margin-top: 1.5rem; }
+"""
+
+
+def _e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def _tag(tag: str, text: str) -> str:
+    return f"<{tag}>{_e(text)}</{tag}>"
+
+
+def _item(item: CheckItem) -> str:
+    advice = f'<p class="advice">→ {_e(item.advice)}</p>' if item.advice else ""
+    return (
+        f'<li class="item status-{item.status.value}" data-item="{int(item.item)}" '
+        f'data-status="{item.status.value}" data-code="{_e(item.code)}">'
+        f'<span class="num">{int(item.item)}</span>'
+        f'<span class="badge">{_e(status_label(item.status))}</span>'
+        f'<div class="item-text"><p class="item-summary">{_e(item.summary)}</p>{advice}</div></li>'
+    )
+
+
+def _items(items: Iterable[CheckItem]) -> str:
+    return '<ol class="items">' + "".join(_item(i) for i in items) + "</ol>"
+
+
+def _summary(step: FirstStep) -> str:
+    where = ""
+    if step.reader is not None:
+        where_text = _("Reader: {name}").format(name=step.reader)
+        where = f'<p class="where">{_e(where_text)}</p>'
+    action = ""
+    first = _("What to do first")
+    if step.action:
+        action = (
+            f'<p class="action"><strong>{_e(labelled(first, ""))}</strong>{_e(step.action)}</p>'
+        )
+    return (
+        f'<section class="summary health-{_HEALTH_CLASS[step.health]}" id="summary">'
+        f'<p class="verdict">{_e(step.verdict)}</p>'
+        f'<p class="headline">{_e(step.headline)}</p>{where}{action}</section>'
+    )
+
+
+def _rows(rows: Iterable[tuple[str, str]], mono: Sequence[str] = ()) -> str:
+    out = []
+    for label, value in rows:
+        cls = ' class="mono"' if label in mono else ""
+        out.append(f"<tr><th>{_e(label)}</th><td{cls}>{_e(value)}</td></tr>")
+    return "".join(out)
+
+
+def _cert(cert: CertInfo) -> str:
+    title = _("CA certificate") if cert.is_ca else (cert.label or cert.slot)
+    if cert.is_ca and cert.label:
+        title = labelled(title, cert.label)
+    elif cert.common_name:
+        title = labelled(title, cert.common_name)
+    serial = _("Serial number")
+    rows = [
+        (_("Subject"), cert.subject),
+        (_("Issuer"), cert.issuer),
+        (serial, cert.serial),
+        (
+            _("Valid"),
+            f"{cert.not_before.strftime('%Y-%m-%d')} → {cert.not_after.strftime('%Y-%m-%d')}",
+        ),
+        (_("Days left"), days_left_text(cert)),
+        (_("Key usage"), ", ".join(cert.key_usage) or "-"),
+    ]
+    revocation = revocation_line(cert.revocation)
+    if revocation:
+        rows.append((_("Revocation"), revocation))
+    return (
+        f'<table class="cert"><caption>{_e(title)}</caption>{_rows(rows, mono=(serial,))}</table>'
+    )
+
+
+def _note(note: Note) -> str:
+    rows = f'<table class="note-rows">{_rows(note.rows, mono=[r[0] for r in note.rows])}</table>'
+    return (
+        f'<aside class="note note-{_e(note.key)}"><h3>{_e(note.title)}</h3>'
+        f"<p>{_e(note.text)}</p>{rows if note.rows else ''}</aside>"
+    )
+
+
+def _reader(reader: ReaderReport, index: int) -> str:
+    facts = [(_("Reader"), reader.reader)]
+    if reader.card_type:
+        facts.append((_("Card"), reader.card_type))
+    if reader.generation:
+        facts.append((_("Generation"), reader.generation))
+    if reader.card_number:
+        facts.append((_("IC card number"), reader.card_number))
+    if reader.atr:
+        facts.append(("ATR", reader.atr))
+    heading = _("Reader: {name}").format(name=reader.reader)
+    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
+    parts = [
+        f'<section class="reader" data-health="{_HEALTH_CLASS[reader.health]}" '
+        f'id="reader-{index}"><h2>{_e(heading)}</h2>',
+        f'<dl class="card">{dl}</dl>',
+        _tag("h3", _("Check items")),
+        _items(reader.items),
+    ]
+    if reader.certificates:
+        parts.append(_tag("h3", _("Certificates")))
+        parts += [_cert(c) for c in reader.certificates]
+    if reader.pins:
+        parts.append(_tag("h3", _("PIN status")))
+        head = "<tr>" + "".join(_tag("th", h) for h in (_("PIN"), _("State"), _("Tries left")))
+        head += "</tr>"
+        body = "".join(
+            f'<tr class="pin pin-{p.state.value}"><td>{_e(p.label)}</td><td>{_e(pin_state_text(p))}</td>'
+            f"<td>{_e(p.tries_left if p.tries_left is not None else '-')}</td></tr>"
+            for p in reader.pins
+        )
+        parts.append(f'<table class="pins">{head}{body}</table>')
+    parts += [_note(n) for n in reader_notes(reader)]
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _history(report: CheckReport, entries: Sequence[HistoryEntry]) -> str:
+    readers = [r.reader for r in report.readers] or None
+    rows = history_rows(entries, readers)
+    if not rows:
+        return ""
+    title = _("Last checks")
+    head = "".join(
+        f"<th>{_e(h)}</th>" for h in (_("Time"), _("Reader"), _("Card"), _("Result"), _("Details"))
+    )
+    body = "".join(
+        f'<tr class="history-row"><td class="mono">{_e(r.when)}</td><td>{_e(r.reader)}</td>'
+        f'<td class="mono">{_e(r.card)}</td>'
+        f'<td class="verdict health-text-{_HEALTH_CLASS[r.health]}">{_e(r.verdict)}</td>'
+        f"<td>{_e(r.detail)}</td></tr>"
+        for r in rows
+    )
+    return (
+        f'<section class="history" id="history">{_tag("h2", title)}'
+        f'<table class="history"><tr>{head}</tr>{body}</table></section>'
+    )
+
+
+def _diagnosis(report: CheckReport, entries: Sequence[HistoryEntry]) -> str:
+    rows = diagnosis_rows(report, entries)
+    if not rows:
+        return ""
+    parts = [f'<section class="diagnosis" id="diagnosis">{_tag("h2", _("Diagnosis"))}']
+    for row in rows:
+        parts.append(
+            f'<div class="diagnosis-row culprit-{_e(row.culprit)}">'
+            f"{_tag('h3', row.reader)}{_tag('p', row.summary)}"
+        )
+        if row.confidence:
+            parts.append(f'<p class="confidence">{_e(row.confidence)}</p>')
+        if row.advice:
+            parts.append(f'<p class="advice">{_e(row.advice)}</p>')
+        parts.append("</div>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def render_html(report: CheckReport, history: Sequence[HistoryEntry] = ()) -> str:
+    """The whole report as an HTML document."""
+    when = report.checked_at.strftime("%Y-%m-%d %H:%M UTC")
+    title = _("Cardwatch card health report")
+    meta = _("Cardwatch {version} · checked {when}").format(version=__version__, when=when)
+    computer = _("This computer")
+    body = [
+        f'<header><h1>{_e(title)}</h1><p class="meta">{_e(meta)}</p></header>',
+        _summary(first_step(report)),
+        f'<section class="computer" id="computer">{_tag("h2", computer)}'
+        f"{_items(general_items(report))}</section>",
+    ]
+    body += [_reader(r, n) for n, r in enumerate(report.readers)]
+    body.append(_diagnosis(report, history))
+    body.append(_history(report, history))
+    footer = _("Cardwatch reads cards read-only: it never asks for, sends or tests your PIN.")
+    body.append(f"<footer>{_e(footer)}</footer>")
+    lang = _LANG.get(report.language, "en")
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="{lang}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # Defence in depth: even markup that slipped past escaping could not run or fetch.
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'\">"
+        f"<title>{_e(title)} · {_e(when)}</title><style>{_CSS}</style></head>"
+        f"<body><main>{''.join(body)}</main></body></html>\n"
+    )
