@@ -27,7 +27,7 @@ from tray.daemon.diagnosis import (
 )
 from tray.daemon.state import DaemonState, Phase, ReaderState, diagnosis_lines, tooltip
 from tray.i18n import set_language
-from tray.model import Cause, Health, ItemId, Status
+from tray.model import Cause, Health, HistoryEntry, ItemId, ItemOutcome, Status
 from tray.notify.policy import (
     DIAGNOSIS_SLOT,
     Notice,
@@ -37,7 +37,7 @@ from tray.notify.policy import (
     Withdraw,
     decide,
 )
-from tray.store.history import HistoryEntry, ItemOutcome, prune
+from tray.store.history import prune
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
 R0 = "ACME R-100 00 00"

@@ -21,15 +21,20 @@ from tray.daemon.events import CardRemoved
 from tray.daemon.state import DaemonState, Phase, ReaderState
 from tray.demo.backend import SimBackend
 from tray.demo.scenarios import READER_0, build
-from tray.model import Health, ItemId, ReaderReport, Status
+from tray.model import (
+    Health,
+    HistoryEntry,
+    ItemId,
+    ReaderReport,
+    Status,
+    card_key,
+    entry_from_report,
+)
 from tray.present.check_json import reader_to_dict
 from tray.store.history import (
     SCHEMA,
     STATE_SCHEMA,
     History,
-    HistoryEntry,
-    card_key,
-    entry_from_report,
     history_path,
     load_history,
     prune,

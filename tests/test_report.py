@@ -21,11 +21,11 @@ from tray.demo.backend import SimBackend
 from tray.demo.cards import MoicaGen1Card
 from tray.demo.scenarios import DEMO_CARD_NUMBER, READER_0, READER_1, build, network
 from tray.i18n import _, set_language
-from tray.model import CheckReport, ItemId, Status
+from tray.model import CheckReport, ItemId, Status, entry_from_report
 from tray.present.report import report_dir, report_name, write_report
 from tray.present.report_html import render_html
 from tray.present.report_text import render_report_text
-from tray.store.history import History, entry_from_report, history_path
+from tray.store.history import History, history_path
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
 HOSTILE = '<script>document.title="pwned"</script>"onload=x &'

@@ -23,7 +23,7 @@ from .present.check_json import dumps
 from .present.check_text import render
 
 if TYPE_CHECKING:
-    from .store.history import HistoryEntry
+    from .model import HistoryEntry
 
 log = logging.getLogger("cardwatch")
 
@@ -228,10 +228,13 @@ def _network(args: argparse.Namespace, clock: SystemClock, config: Config) -> Ne
 
         return network(args.demo, clock.now())
     time_url = args.time_url if args.time_url is not None else config.network.time_url
+    from .store.revocation_cache import RevocationCache, default_cache_dir
+
     return live(
         clock,
         ntp_servers=tuple(args.ntp_server) or config.network.ntp_servers,
         time_url=None if not time_url or time_url.lower() == "none" else time_url,
+        cache=RevocationCache(default_cache_dir(), clock),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 
 class Status(enum.Enum):
@@ -274,3 +274,69 @@ def worst(statuses: Iterable[Status]) -> Status:
         if status.rank > result.rank:
             result = status
     return result
+
+
+# The history's records: one finished check, compactly (stored by tray.store.history).
+
+
+def parse_time(text: object) -> datetime:
+    """A schema time ('2026-11-24T16:30:00Z') as an aware UTC datetime; ValueError if not."""
+    # fromisoformat is ten times faster than strptime; the shape check keeps it as strict.
+    if not isinstance(text, str) or len(text) != 20 or text[10] != "T" or text[19] != "Z":
+        raise ValueError(f"not a time: {text!r}")
+    return datetime.fromisoformat(text[:19]).replace(tzinfo=timezone.utc)
+
+
+def card_key(report: ReaderReport) -> str | None:
+    """What identifies the card: its number, else ATR/first user-certificate serial, else ATR."""
+    if report.card_number:
+        return report.card_number
+    if not report.atr:
+        return None
+    serial = next((c.serial for c in report.certificates if not c.is_ca), None)
+    return f"{report.atr}/{serial}" if serial else report.atr
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """One item of a past check, without its (language-dependent) texts."""
+
+    item: ItemId
+    status: Status
+    code: str
+    cause: Cause
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One finished check, compactly."""
+
+    at: datetime
+    reader: str
+    card: str | None
+    kind: str | None
+    health: Health
+    items: tuple[ItemOutcome, ...]
+    #: the fewest days left of the card's own (not CA) certificates
+    days_left: int | None = None
+    #: PIN label and tries left (None: not readable)
+    pins: tuple[tuple[str, int | None], ...] = ()
+    #: the card's ATR (hex), so a check that failed before the card number was read can be
+    #: matched with the card's good reads elsewhere (:mod:`tray.daemon.diagnosis`)
+    atr: str | None = None
+
+
+def entry_from_report(report: ReaderReport, at: datetime) -> HistoryEntry:
+    """The history entry for one finished check."""
+    own = [c.days_left for c in report.certificates if not c.is_ca]
+    return HistoryEntry(
+        at=at.astimezone(timezone.utc).replace(microsecond=0),
+        reader=report.reader,
+        card=card_key(report),
+        kind=report.card_kind,
+        health=report.health,
+        items=tuple(ItemOutcome(i.item, i.status, i.code, i.cause) for i in report.items),
+        days_left=min(own) if own else None,
+        pins=tuple((p.label, p.tries_left) for p in report.pins),
+        atr=report.atr,
+    )

@@ -58,14 +58,10 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from ..check.advice import card_care
 from ..i18n import _, ngettext, sentences
-from ..model import ItemId, Status
-
-if TYPE_CHECKING:
-    from ..store.history import HistoryEntry
+from ..model import HistoryEntry, ItemId, Status
 
 #: observations of one reader (or card) that count: the most recent ones
 READER_WINDOW = 8

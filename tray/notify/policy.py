@@ -33,8 +33,7 @@ from ..daemon.diagnosis import advice as diagnosis_advice
 from ..daemon.diagnosis import summary as diagnosis_summary
 from ..daemon.state import DaemonState, Phase, card_name, shown_diagnoses
 from ..i18n import _, join_list, ngettext
-from ..model import CheckItem, ItemId, ReaderReport, Status
-from ..store.history import card_key
+from ..model import CheckItem, ItemId, ReaderReport, Status, card_key
 
 SERVICE_SLOT = "@service"
 CLOCK_SLOT = "@clock"

@@ -14,9 +14,8 @@ from datetime import datetime
 from pathlib import Path
 
 from ..daemon.state import DaemonState, Phase
-from ..model import ReaderReport
+from ..model import ReaderReport, card_key
 from ..store.files import Coalescer, atomic_write_text
-from ..store.history import card_key
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,8 @@ from pathlib import Path
 
 from ..daemon.state import DaemonState
 from ..i18n import _, current_language
-from ..model import CheckItem, CheckReport, ItemId, Status
+from ..model import CheckItem, CheckReport, HistoryEntry, ItemId, Status
 from ..store.files import atomic_write_text, data_dir
-from ..store.history import HistoryEntry
 from .report_html import render_html
 
 log = logging.getLogger(__name__)

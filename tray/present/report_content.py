@@ -16,8 +16,16 @@ from ..daemon.diagnosis import advice as diagnosis_advice
 from ..daemon.diagnosis import confidence as diagnosis_confidence
 from ..daemon.diagnosis import summary as diagnosis_summary
 from ..i18n import _, ngettext
-from ..model import CertInfo, CheckItem, CheckReport, Health, PinState, PinStatus, ReaderReport
-from ..store.history import HistoryEntry
+from ..model import (
+    CertInfo,
+    CheckItem,
+    CheckReport,
+    Health,
+    HistoryEntry,
+    PinState,
+    PinStatus,
+    ReaderReport,
+)
 from .check_text import health_label, status_label
 
 #: codes of items that point at the card's chip or its contacts

@@ -11,8 +11,7 @@ from html import escape
 
 from .. import __version__
 from ..i18n import _, labelled
-from ..model import CertInfo, CheckItem, CheckReport, Health, ReaderReport
-from ..store.history import HistoryEntry
+from ..model import CertInfo, CheckItem, CheckReport, Health, HistoryEntry, ReaderReport
 from .check_text import revocation_line, status_label
 from .report_content import (
     FirstStep,

@@ -6,8 +6,7 @@ import textwrap
 from collections.abc import Sequence
 
 from ..i18n import _, labelled, ngettext
-from ..model import CheckReport, ReaderReport
-from ..store.history import HistoryEntry
+from ..model import CheckReport, HistoryEntry, ReaderReport
 from .check_text import render
 from .report_content import (
     diagnosis_rows,

@@ -27,22 +27,17 @@ from ..model import (
     CertInfo,
     CheckItem,
     Health,
+    HistoryEntry,
     ItemId,
     PinState,
     PinStatus,
     ReaderReport,
     Status,
+    parse_time,
 )
 from ..store import instance
 from ..store.files import read_json, set_aside
-from ..store.history import (
-    STATE_SCHEMA,
-    HistoryEntry,
-    Latest,
-    entry_to_dict,
-    load_history,
-    parse_time,
-)
+from ..store.history import STATE_SCHEMA, Latest, entry_to_dict, load_history
 from .check_json import timestamp
 from .report import as_check_report
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import Clock
+from ..model import parse_time
 from ..notify.policy import NotifyLog, Told
 from .files import Coalescer, atomic_write_text, data_dir, load_json, set_aside
-from .history import parse_time
 
 log = logging.getLogger(__name__)
 
