@@ -198,9 +198,7 @@ def test_network_off_sends_no_packet() -> None:
 def test_unreachable_servers_leave_the_healthy_demo_green() -> None:
     with NtpServer() as closed:
         address = closed.address  # closed on exit: nothing listens there any more
-    network = live(
-        SystemClock(), ntp_servers=(address,), time_url=f"http://{address}/", cache_dir=None
-    )
+    network = live(SystemClock(), ntp_servers=(address,), time_url=f"http://{address}/", cache=None)
     backend = SimBackend(scenarios.build("default", datetime.now(timezone.utc)))
     report = run_check(backend, SystemClock(), CheckOptions(network=network))
     assert report.clock is not None and report.clock.status is S

@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..check.advice import MOICA_SITE
 from ..errors import CardDataError
 from ..i18n import _
 from ..model import CardCertificate, CardReading, PinState, PinStatus
+from .issuers import MOICA_SITE
 
 log = logging.getLogger(__name__)
 

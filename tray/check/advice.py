@@ -6,9 +6,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from ..card.issuers import MOICA_SITE
 from ..i18n import _, sentences
-
-MOICA_SITE = "https://moica.nat.gov.tw"
 
 
 def service_down(platform: str | None = None) -> tuple[str, str]:

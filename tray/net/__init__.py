@@ -9,13 +9,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
 
 from ..clock import Clock
 from ..model import ClockMeasurement, ClockReading, ClockUnknown, RevocationStatus
+
+if TYPE_CHECKING:
+    from .revocation import AnswerCache
 
 #: Taiwan's national time service first, then the global pool.
 DEFAULT_NTP_SERVERS = ("time.stdtime.gov.tw", "pool.ntp.org")
@@ -108,10 +110,9 @@ def live(
     *,
     ntp_servers: Sequence[str] = DEFAULT_NTP_SERVERS,
     time_url: str | None = DEFAULT_TIME_URL,
-    cache_dir: Path | None = None,
+    cache: AnswerCache | None = None,
 ) -> NetworkChecks:
-    """The real probes: SNTP with the HTTP Date fallback, OCSP/CRL with the on-disk cache."""
-    from ..store.revocation_cache import RevocationCache, default_cache_dir
+    """The real probes: SNTP with the HTTP Date fallback, OCSP/CRL with ``cache`` (if any)."""
     from .httpdate import HttpDateProbe
     from .revocation import HttpRevocationChecker
     from .sntp import SntpProbe
@@ -119,7 +120,6 @@ def live(
     probes: list[ClockProbe] = [SntpProbe(ntp_servers, clock)] if ntp_servers else []
     if time_url:
         probes.append(HttpDateProbe(time_url, clock))
-    cache = RevocationCache(cache_dir or default_cache_dir(), clock)
     return NetworkChecks(
         enabled=True,
         clock=FirstAnswer(probes),

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -28,7 +29,26 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from ..clock import Clock
 from ..model import RevocationState, RevocationStatus
-from ..store.revocation_cache import MAX_AGE, RevocationCache
+
+#: a cached answer is fresh for a day (and a CRL without nextUpdate is stale after one)
+MAX_AGE = timedelta(days=1)
+
+
+class AnswerCache(Protocol):
+    """Where answers are kept between checks (:class:`tray.store.revocation_cache.RevocationCache`)."""
+
+    def load(self, cert: x509.Certificate) -> RevocationStatus | None:
+        """The stored answer for ``cert``, fresh or not."""
+        ...
+
+    def fresh(self, status: RevocationStatus) -> bool:
+        """Whether a stored answer can stand for a new one."""
+        ...
+
+    def store(self, cert: x509.Certificate, status: RevocationStatus) -> None:
+        """Keep a definite answer."""
+        ...
+
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +214,7 @@ class HttpRevocationChecker:
         self,
         clock: Clock,
         *,
-        cache: RevocationCache | None = None,
+        cache: AnswerCache | None = None,
         timeout: float = 5.0,
         budget: float = 10.0,
     ) -> None:

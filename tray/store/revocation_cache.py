@@ -20,11 +20,11 @@ from cryptography import x509
 
 from ..clock import Clock
 from ..model import RevocationState, RevocationStatus
+from ..net.revocation import MAX_AGE
 from .files import StorageError, atomic_write_text, load_json, set_aside
 
 log = logging.getLogger(__name__)
 
-MAX_AGE = timedelta(days=1)
 _FORMAT = 1
 
 

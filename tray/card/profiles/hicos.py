@@ -8,7 +8,6 @@ No PIN command of any kind is sent: no safe way to read the tries left is known.
 
 from __future__ import annotations
 
-from ...check.advice import MOICA_SITE
 from ...errors import ApduError, CardDataError
 from ...i18n import _
 from ...model import CardCertificate, CardReading, ItemId, PinState, PinStatus
@@ -16,6 +15,7 @@ from ..apdu import SW_OK, select_aid, select_fid
 from ..atr import is_moica_gen1
 from ..certinfo import issuer_text
 from ..guard import Allowlist, Channel
+from ..issuers import MOICA_SITE
 from ..tlv import Tlv, iterate, parse_one
 from .common import NOT_FOUND_SWS, der_length, printable, read_chunk, read_exact
 
