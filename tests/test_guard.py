@@ -107,3 +107,14 @@ def test_endless_get_response_is_cut_off() -> None:
     with pytest.raises(ProtocolLoop):
         Channel(transport).send(command(0x00, 0xCA, 0x00, 0x6E, le=0))
     assert transport.calls <= 70
+
+
+def test_the_allowlist_tables_are_read_only_and_a_channel_keeps_its_allowlist() -> None:
+    from tray.card import guard
+
+    with pytest.raises(TypeError):
+        guard._READ_INS[0xB0] = frozenset({0xD6})  # type: ignore[index]
+    channel = guard.Channel(lambda apdu: (b"", 0x9000), guard.Allowlist())  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        channel.allowlist = guard.Allowlist(empty_verify_p2=frozenset({0x81}))  # type: ignore[misc]
+    assert not hasattr(channel, "stage")

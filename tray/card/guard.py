@@ -9,7 +9,9 @@ only reports the tries left) for the profiles that declare it safe.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol
 
 from ..errors import ForbiddenApdu, ProtocolLoop
@@ -43,19 +45,21 @@ class Transport(Protocol):
 
 # Instructions readable under each class byte. CLA 80 is the proprietary class HiCOS
 # generation 1 cards require for their plain SELECT and READ BINARY.
-_READ_INS = {
-    0x00: frozenset(
-        {
-            INS_SELECT,
-            INS_READ_BINARY,
-            INS_READ_RECORD,
-            INS_GET_DATA,
-            INS_GET_DATA_ODD,
-            INS_GET_RESPONSE,
-        }
-    ),
-    0x80: frozenset({INS_SELECT, INS_READ_BINARY, INS_GET_RESPONSE}),
-}
+_READ_INS: Mapping[int, frozenset[int]] = MappingProxyType(
+    {
+        0x00: frozenset(
+            {
+                INS_SELECT,
+                INS_READ_BINARY,
+                INS_READ_RECORD,
+                INS_GET_DATA,
+                INS_GET_DATA_ODD,
+                INS_GET_RESPONSE,
+            }
+        ),
+        0x80: frozenset({INS_SELECT, INS_READ_BINARY, INS_GET_RESPONSE}),
+    }
+)
 _SELECT_P1 = frozenset({0x00, 0x04, 0x08})
 _NO_DATA_INS = frozenset({INS_READ_BINARY, INS_READ_RECORD, INS_GET_DATA, INS_GET_RESPONSE})
 
@@ -110,14 +114,16 @@ class Channel:
 
     def __init__(self, transport: Transport, allowlist: Allowlist | None = None) -> None:
         self._transport = transport
-        self.allowlist = allowlist or Allowlist()
+        self._allowlist = allowlist or Allowlist()
         self.count = 0
-        #: The check item (number) being worked on; profiles advance it so a failure
-        #: mid-read is reported against the right item.
-        self.stage = 5
+
+    @property
+    def allowlist(self) -> Allowlist:
+        """What this channel lets through: fixed for the channel's life."""
+        return self._allowlist
 
     def _raw(self, apdu: bytes) -> Response:
-        reason = self.allowlist.refusal(apdu)
+        reason = self._allowlist.refusal(apdu)
         if reason is not None:
             raise ForbiddenApdu(apdu, reason)
         log.log(TRAFFIC, "> %s", apdu.hex(" ").upper())

@@ -23,6 +23,7 @@ from ..card.backend import Backend, CardState, Slot
 from ..card.certinfo import load
 from ..card.guard import Channel, Transport
 from ..card.profiles import PROFILES
+from ..card.profiles.common import Progress
 from ..clock import Clock
 from ..errors import (
     ApduError,
@@ -265,7 +266,7 @@ def check_reader(
         return _with(base, _mute_item(), atr=slot.atr.hex().upper() or None)
 
     recorder: _Recorder | None = None
-    channel: Channel | None = None
+    progress: Progress | None = None
     readings: list[CardReading] = []
     failure: CheckItem | None = None
     atr = slot.atr
@@ -274,8 +275,8 @@ def check_reader(
             atr = session.atr
             recorder = _Recorder(session, clock, options.card_budget_seconds)
             for profile in _order(atr):
-                channel = Channel(recorder, profile.ALLOWLIST)
-                reading = profile.read(channel, atr)
+                progress = Progress()
+                reading = profile.read(Channel(recorder, profile.ALLOWLIST), atr, progress)
                 if reading is not None:
                     readings.append(reading)
                     if profile.EXCLUSIVE:
@@ -300,7 +301,7 @@ def check_reader(
         )
     except CardRemoved:
         failure = _stage_item(
-            channel,
+            progress,
             Status.FAIL,
             _("The card was removed during the check"),
             _(
@@ -313,7 +314,7 @@ def check_reader(
         )
     except CardTooSlow as exc:
         failure = _stage_item(
-            channel,
+            progress,
             Status.FAIL,
             _("The card answers too slowly ({seconds:.1f} s and still not done)").format(
                 seconds=exc.seconds
@@ -330,7 +331,7 @@ def check_reader(
         )
     except ReaderError as exc:
         failure = _stage_item(
-            channel,
+            progress,
             Status.FAIL,
             _("Transmission to the card failed in the reader ({detail})").format(
                 detail=exc.detail or "-"
@@ -342,7 +343,7 @@ def check_reader(
     except ServiceUnavailable as exc:
         code, text = advice.service_down()
         failure = _stage_item(
-            channel,
+            progress,
             Status.FAIL,
             _("The PC/SC service stopped during the check ({detail})").format(
                 detail=exc.detail or "-"
@@ -355,7 +356,7 @@ def check_reader(
         # A profile bug, never a card fault: the guard stopped it before the card saw it.
         log.error("guard refused a command: %s", exc)
         failure = _stage_item(
-            channel,
+            progress,
             Status.FAIL,
             _("Cardwatch refused to send a command that is not read-only ({reason})").format(
                 reason=exc.reason
@@ -366,7 +367,7 @@ def check_reader(
         )
     except (CardDataError, ApduError) as exc:
         failure = _stage_item(
-            channel,
+            progress,
             Status.FAIL,
             _("The card answered, but its data has an unrecognised layout ({what})").format(
                 what=detail(str(exc))
@@ -508,10 +509,10 @@ def _mute_item() -> CheckItem:
 
 
 def _stage_item(
-    channel: Channel | None, status: Status, summary: str, text: str, cause: Cause, code: str
+    progress: Progress | None, status: Status, summary: str, text: str, cause: Cause, code: str
 ) -> CheckItem:
-    # No channel yet means the failure came while connecting: it belongs to item 3.
-    stage = ItemId(channel.stage) if channel is not None else ItemId.CARD_PRESENT
+    # No profile started yet means the failure came while connecting: it belongs to item 3.
+    stage = progress.item if progress is not None else ItemId.CARD_PRESENT
     return CheckItem(stage, status, summary, text, cause, code)
 
 

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from ...errors import ApduError, CardDataError
+from ...model import ItemId
 from ..apdu import SW_END_OF_FILE, SW_OK, SW_WRONG_P1P2, read_binary
 from ..guard import Channel
+
+
+class Progress:
+    """Which check item a profile is working on, so that a failure mid-read (card removed,
+    reader fault) is reported against the right item. The orchestrator reads it; the guard
+    knows nothing of it."""
+
+    __slots__ = ("item",)
+
+    def __init__(self) -> None:
+        self.item = ItemId.APPLICATION
+
 
 #: Status words meaning "not here" rather than "broken".
 NOT_FOUND_SWS = frozenset({0x6A82, 0x6A86, 0x6A81, 0x6D00, 0x6E00, 0x6A88, 0x6985, 0x6999})

@@ -17,7 +17,7 @@ from ..certinfo import issuer_text
 from ..guard import Allowlist, Channel
 from ..issuers import MOICA_SITE
 from ..tlv import Tlv, iterate, parse_one
-from .common import NOT_FOUND_SWS, der_length, printable, read_chunk, read_exact
+from .common import NOT_FOUND_SWS, Progress, der_length, printable, read_chunk, read_exact
 
 KIND = "moica"
 ALLOWLIST = Allowlist()  # SELECT and READ BINARY only; never VERIFY
@@ -126,10 +126,10 @@ def _read_certificate(channel: Channel, offset: int, size: int | None, cla: int)
 
 
 def _read_certificates(
-    channel: Channel, cla: int
+    channel: Channel, cla: int, progress: Progress
 ) -> tuple[tuple[CardCertificate, ...], tuple[str, ...]]:
     """From inside DF 5030: read the CDF, then each certificate it points at."""
-    channel.stage = ItemId.CERTIFICATES
+    progress.item = ItemId.CERTIFICATES
     if not _select(channel, EF_CDF, cla):
         raise CardDataError("certificate directory (EF 4104) not found")
     entries = parse_cdf(_read_directory(channel, cla))
@@ -204,35 +204,36 @@ def _reading(
     )
 
 
-def _gen1(channel: Channel) -> CardReading | None:
-    channel.stage = ItemId.CARD_IDENTIFIED
+def _gen1(channel: Channel, progress: Progress) -> CardReading | None:
+    progress.item = ItemId.CARD_IDENTIFIED
     resp = channel.send(select_fid(0x3F00, cla=0x80, p2=0x00))
     if resp.sw != SW_OK:
         return None
     number = _card_number_gen1(channel)
-    channel.stage = ItemId.APPLICATION
+    progress.item = ItemId.APPLICATION
     if not (_select(channel, 0x3F00, 0x80) and _select(channel, DF_PKCS15, 0x80)):
         raise CardDataError("PKCS#15 directory DF 5030 not found")
-    certs, errors = _read_certificates(channel, 0x80)
+    certs, errors = _read_certificates(channel, 0x80, progress)
     return _reading("1", _("HiCOS PKCS#15 (DF 5030, CLA 80)"), number, certs, errors)
 
 
-def _gen2(channel: Channel) -> CardReading | None:
-    channel.stage = ItemId.APPLICATION
+def _gen2(channel: Channel, progress: Progress) -> CardReading | None:
+    progress.item = ItemId.APPLICATION
     resp = channel.send(select_aid(GEN2_AID, p2=0x0C))
     if resp.sw != SW_OK:
         return None
     if not _select(channel, DF_PKCS15, 0x00):
         raise CardDataError("PKCS#15 directory DF 5030 not found")
-    certs, errors = _read_certificates(channel, 0x00)
-    channel.stage = ItemId.CARD_IDENTIFIED
+    certs, errors = _read_certificates(channel, 0x00, progress)
+    progress.item = ItemId.CARD_IDENTIFIED
     number = _token_serial(channel, 0x00)
     return _reading("2", _("HiCOS GPPKI applet (generation 2)"), number, certs, errors)
 
 
-def read(channel: Channel, atr: bytes) -> CardReading | None:
+def read(channel: Channel, atr: bytes, progress: Progress | None = None) -> CardReading | None:
     """Read a HiCOS card; the generation-1 ATR goes straight to the CLA 80 path."""
+    progress = progress or Progress()
     if is_moica_gen1(atr):
-        reading = _gen1(channel)
-        return reading if reading is not None else _gen2(channel)
-    return _gen2(channel)
+        reading = _gen1(channel, progress)
+        return reading if reading is not None else _gen2(channel, progress)
+    return _gen2(channel, progress)

@@ -12,7 +12,7 @@ from ...model import CardCertificate, CardReading, ItemId, PinState, PinStatus
 from ..apdu import SW_OK, get_data, select_aid
 from ..guard import Allowlist, Channel
 from ..tlv import find, parse_one
-from .common import NOT_FOUND_SWS
+from .common import NOT_FOUND_SWS, Progress
 
 KIND = "openpgp"
 ALLOWLIST = Allowlist()
@@ -61,13 +61,14 @@ def pin_statuses(pw_status: bytes) -> tuple[PinStatus, ...]:
     return tuple(out)
 
 
-def read(channel: Channel, atr: bytes) -> CardReading | None:
+def read(channel: Channel, atr: bytes, progress: Progress | None = None) -> CardReading | None:
     """Select the OpenPGP application and read serial, PIN counters and certificate."""
-    channel.stage = ItemId.APPLICATION
+    progress = progress or Progress()
+    progress.item = ItemId.APPLICATION
     resp = channel.send(select_aid(AID, le=None))
     if resp.sw != SW_OK:
         return None
-    channel.stage = ItemId.CARD_IDENTIFIED
+    progress.item = ItemId.CARD_IDENTIFIED
     app = _get(channel, DO_APPLICATION_DATA)
     if not app:
         raise CardDataError("OpenPGP application related data (6E) missing")
@@ -78,12 +79,12 @@ def read(channel: Channel, atr: bytes) -> CardReading | None:
     if aid is not None and len(aid.value) >= 14:
         version = f"{aid.value[6]}.{aid.value[7]}"
         number = aid.value[10:14].hex().upper()
-    channel.stage = ItemId.PIN
+    progress.item = ItemId.PIN
     pw = find(app, 0xC4)
     if pw is None:
         raise CardDataError("OpenPGP PW status bytes (C4) missing")
     pins = pin_statuses(pw.value)
-    channel.stage = ItemId.CERTIFICATES
+    progress.item = ItemId.CERTIFICATES
     certs: tuple[CardCertificate, ...] = ()
     errors: tuple[str, ...] = ()
     try:

@@ -16,7 +16,7 @@ from ...model import CardCertificate, CardReading, ItemId, PinState, PinStatus
 from ..apdu import SW_AUTH_BLOCKED, SW_OK, command, select_aid
 from ..guard import Allowlist, Channel
 from ..tlv import Tlv, parse, parse_one
-from .common import NOT_FOUND_SWS
+from .common import NOT_FOUND_SWS, Progress
 
 KIND = "piv"
 PIV_PIN_P2 = 0x80
@@ -111,19 +111,20 @@ def pin_status(channel: Channel) -> PinStatus:
     return PinStatus(label, PinState.NOT_READABLE, None, source)
 
 
-def read(channel: Channel, atr: bytes) -> CardReading | None:
+def read(channel: Channel, atr: bytes, progress: Progress | None = None) -> CardReading | None:
     """Select the PIV application and read its certificates and PIN status."""
-    channel.stage = ItemId.APPLICATION
+    progress = progress or Progress()
+    progress.item = ItemId.APPLICATION
     resp = channel.send(select_aid(AID))
     if resp.sw != SW_OK:
         return None
-    channel.stage = ItemId.CARD_IDENTIFIED
+    progress.item = ItemId.CARD_IDENTIFIED
     try:
         chuid = get_object(channel, CHUID)
         number = _guid(chuid) if chuid else None
     except CardDataError:
         number = None  # the card number is a nicety; certificates are what matter
-    channel.stage = ItemId.CERTIFICATES
+    progress.item = ItemId.CERTIFICATES
     certs: list[CardCertificate] = []
     errors: list[str] = []
     for slot, tag, name in SLOTS:
@@ -135,7 +136,7 @@ def read(channel: Channel, atr: bytes) -> CardReading | None:
             continue
         if der is not None:
             certs.append(CardCertificate(der=der, label=name, slot=slot))
-    channel.stage = ItemId.PIN
+    progress.item = ItemId.PIN
     pin = pin_status(channel)
     return CardReading(
         kind=KIND,
