@@ -19,7 +19,7 @@ TRAY = Path(__file__).resolve().parent.parent / "tray"
 
 #: library → the only module(s) allowed to import it (paths below tray/)
 OWNERS = {
-    "smartcard": {"pcsc/adapter.py", "pcsc/watch.py"},
+    "smartcard": {"pcsc/adapter.py", "pcsc/watch.py", "pcsc/codes.py"},
     "PyKCS11": {"card/pkcs11.py"},
     "pystray": {"ui/tray.py"},
     "desktop_notifier": {"notify/backends.py"},

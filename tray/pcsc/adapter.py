@@ -20,38 +20,13 @@ from ..errors import (
     ReaderError,
     ServiceUnavailable,
 )
+from . import codes
+from .codes import matches, message
 
 log = logging.getLogger(__name__)
 
 #: How long a failed transmit waits to learn whether the card was pulled out.
 REMOVAL_GRACE_MS = 1500
-
-_SERVICE_ERRORS = {
-    scard.SCARD_E_NO_SERVICE,
-    scard.SCARD_E_SERVICE_STOPPED,
-    scard.SCARD_E_INVALID_HANDLE,
-    scard.SCARD_E_NO_ACCESS,
-    scard.SCARD_F_INTERNAL_ERROR,
-}
-_REMOVED_ERRORS = {scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_RESET_CARD}
-_MUTE_ERRORS = {scard.SCARD_W_UNRESPONSIVE_CARD, scard.SCARD_W_UNPOWERED_CARD}
-_READER_GONE = {scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_E_UNKNOWN_READER}
-
-
-def _code(hresult: int) -> int:
-    return hresult & 0xFFFFFFFF
-
-
-def _message(hresult: int) -> str:
-    try:
-        text = str(scard.SCardGetErrorMessage(hresult)).rstrip(". ")
-        return f"{text} (0x{_code(hresult):08X})"
-    except Exception:  # pyscard may not know the code
-        return f"0x{_code(hresult):08X}"
-
-
-def _matches(hresult: int, codes: set[int]) -> bool:
-    return _code(hresult) in {_code(c) for c in codes}
 
 
 class PcscSession:
@@ -91,11 +66,11 @@ class PcscSession:
         """Send one APDU; map PC/SC failures to CardRemoved / ReaderError / ServiceUnavailable."""
         hresult, response = scard.SCardTransmit(self._card, self._protocol, list(apdu))
         if hresult != scard.SCARD_S_SUCCESS:
-            if _matches(hresult, _REMOVED_ERRORS) or self._card_gone():
-                raise CardRemoved(_message(hresult))
-            if _matches(hresult, {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED}):
-                raise ServiceUnavailable(_message(hresult))
-            raise ReaderError(self._reader, _message(hresult))
+            if matches(hresult, codes.REMOVED) or self._card_gone():
+                raise CardRemoved(message(hresult))
+            if matches(hresult, codes.SERVICE_STOPPED):
+                raise ServiceUnavailable(message(hresult))
+            raise ReaderError(self._reader, message(hresult))
         raw = bytes(response)
         if len(raw) < 2:
             # vpcd and some real readers return an empty "success" when the card vanished.
@@ -116,7 +91,7 @@ class PcscBackend:
             return self._context
         hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
         if hresult != scard.SCARD_S_SUCCESS:
-            raise ServiceUnavailable(_message(hresult))
+            raise ServiceUnavailable(message(hresult))
         self._context = int(context)
         return self._context
 
@@ -128,13 +103,13 @@ class PcscBackend:
 
     def _fail_service(self, hresult: int) -> None:
         self.close()
-        raise ServiceUnavailable(_message(hresult))
+        raise ServiceUnavailable(message(hresult))
 
     def slots(self) -> list[Slot]:
         """All readers with their card state."""
         context = self._establish()
         hresult, readers = scard.SCardListReaders(context, [])
-        if _matches(hresult, {scard.SCARD_E_NO_READERS_AVAILABLE}):
+        if matches(hresult, codes.NO_READERS):
             return []
         if hresult != scard.SCARD_S_SUCCESS:
             self._fail_service(hresult)
@@ -144,7 +119,7 @@ class PcscBackend:
             context, 0, [(r, scard.SCARD_STATE_UNAWARE) for r in readers]
         )
         if hresult != scard.SCARD_S_SUCCESS:
-            if _matches(hresult, _SERVICE_ERRORS):
+            if matches(hresult, codes.SERVICE_LOST):
                 self._fail_service(hresult)
             return [Slot(r, CardState.UNAVAILABLE) for r in readers]
         return [_slot(reader, event, bytes(atr)) for reader, event, atr in states]
@@ -177,25 +152,18 @@ class PcscBackend:
 
 
 def _slot(reader: str, event: int, atr: bytes) -> Slot:
-    if event & scard.SCARD_STATE_UNAVAILABLE:
-        return Slot(reader, CardState.UNAVAILABLE)
-    if event & scard.SCARD_STATE_EMPTY or not event & scard.SCARD_STATE_PRESENT:
-        return Slot(reader, CardState.EMPTY)
-    if event & scard.SCARD_STATE_MUTE or not atr:
-        return Slot(reader, CardState.MUTE, atr)
-    if event & scard.SCARD_STATE_EXCLUSIVE:
-        return Slot(reader, CardState.EXCLUSIVE, atr)
-    return Slot(reader, CardState.PRESENT, atr)
+    state = codes.card_state(event, atr)
+    return Slot(reader, state, b"" if state in (CardState.UNAVAILABLE, CardState.EMPTY) else atr)
 
 
 def _raise_connect(reader: str, hresult: int) -> None:
-    message = _message(hresult)
-    if _matches(hresult, _MUTE_ERRORS):
-        raise CardUnresponsive(message)
-    if _matches(hresult, _REMOVED_ERRORS):
-        raise CardRemoved(message)
-    if _matches(hresult, {scard.SCARD_E_SHARING_VIOLATION}):
-        raise CardInUse(message)
-    if _matches(hresult, {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED}):
-        raise ServiceUnavailable(message)
-    raise ReaderError(reader, message)
+    detail = message(hresult)
+    if matches(hresult, codes.MUTE):
+        raise CardUnresponsive(detail)
+    if matches(hresult, codes.REMOVED):
+        raise CardRemoved(detail)
+    if matches(hresult, codes.SHARING):
+        raise CardInUse(detail)
+    if matches(hresult, codes.SERVICE_STOPPED):
+        raise ServiceUnavailable(detail)
+    raise ReaderError(reader, detail)

@@ -25,6 +25,8 @@ from ..daemon.events import (
     ServiceUp,
     Sink,
 )
+from . import codes
+from .codes import matches, message
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +35,8 @@ PNP_READER = "\\\\?PnP?\\Notification"
 #: (PCSCLITE_MAX_READERS_CONTEXTS) with SCARD_E_INVALID_PARAMETER
 MAX_READER_STATES = 16
 
-_SERVICE_LOST = {
-    scard.SCARD_E_NO_SERVICE,
-    scard.SCARD_E_SERVICE_STOPPED,
-    scard.SCARD_E_INVALID_HANDLE,
-    scard.SCARD_F_COMM_ERROR,
-    scard.SCARD_E_NO_ACCESS,
-    scard.SCARD_F_INTERNAL_ERROR,
-}
 #: the upper 16 bits of pcsc-lite's event state count card insertions and removals
 _EVENT_COUNT_SHIFT = 16
-
-
-def _code(hresult: int) -> int:
-    return hresult & 0xFFFFFFFF
-
-
-def _is(hresult: int, codes: set[int]) -> bool:
-    return _code(hresult) in {_code(c) for c in codes}
-
-
-def _message(hresult: int) -> str:
-    try:
-        text = str(scard.SCardGetErrorMessage(hresult)).rstrip(". ")
-    except Exception:  # pyscard versions differ in what this raises for unknown codes
-        text = ""
-    return f"{text} (0x{_code(hresult):08X})" if text else f"0x{_code(hresult):08X}"
 
 
 class _ServiceLost(Exception):
@@ -78,15 +56,8 @@ class _Card:
 
 def card_state(event: int, atr: bytes) -> CardState | None:
     """The slot state PC/SC reports in ``event`` (None when the reader is empty)."""
-    if event & scard.SCARD_STATE_UNAVAILABLE:
-        return CardState.UNAVAILABLE
-    if event & scard.SCARD_STATE_EMPTY or not event & scard.SCARD_STATE_PRESENT:
-        return None
-    if event & scard.SCARD_STATE_MUTE or not atr:
-        return CardState.MUTE
-    if event & scard.SCARD_STATE_EXCLUSIVE:
-        return CardState.EXCLUSIVE
-    return CardState.PRESENT
+    state = codes.card_state(event, atr)
+    return None if state is CardState.EMPTY else state
 
 
 _USABLE = (CardState.PRESENT, CardState.EXCLUSIVE)
@@ -159,7 +130,7 @@ class PcscWatcher:
     def _establish(self) -> int:
         hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
         if hresult != scard.SCARD_S_SUCCESS:
-            raise _ServiceLost(_message(hresult))
+            raise _ServiceLost(message(hresult))
         with self._lock:
             self._context = int(context)
             if self._stopping.is_set():  # stop() came before the context existed
@@ -174,10 +145,10 @@ class PcscWatcher:
 
     def _list(self, context: int) -> list[str]:
         hresult, readers = scard.SCardListReaders(context, [])
-        if _is(hresult, {scard.SCARD_E_NO_READERS_AVAILABLE}):
+        if matches(hresult, codes.NO_READERS):
             return []
         if hresult != scard.SCARD_S_SUCCESS:
-            raise _ServiceLost(_message(hresult))
+            raise _ServiceLost(message(hresult))
         return [str(r) for r in readers or []]
 
     def _watch(self, context: int, sink: Sink) -> None:
@@ -206,16 +177,16 @@ class PcscWatcher:
                     MAX_READER_STATES,
                 )
             hresult, states = scard.SCardGetStatusChange(context, scard.INFINITE, request)
-            if _is(hresult, {scard.SCARD_E_CANCELLED}):
+            if matches(hresult, codes.CANCELLED):
                 return
-            if _is(hresult, _SERVICE_LOST):
-                raise _ServiceLost(_message(hresult))
-            if _is(hresult, {scard.SCARD_E_TIMEOUT}):
+            if matches(hresult, codes.SERVICE_LOST):
+                raise _ServiceLost(message(hresult))
+            if matches(hresult, codes.TIMEOUT):
                 continue
             if hresult != scard.SCARD_S_SUCCESS:
                 # A reader vanished between listing and waiting, and the like: list again,
                 # at once the first time, then with a growing pause.
-                log.info("SCardGetStatusChange: %s; listing readers again", _message(hresult))
+                log.info("SCardGetStatusChange: %s; listing readers again", message(hresult))
                 relist = True
                 if refused:
                     self._stopping.wait(
