@@ -7,7 +7,7 @@ import textwrap
 import unicodedata
 
 from .. import __version__
-from ..i18n import _, labelled, ngettext
+from ..i18n import _, labelled
 from ..model import (
     CertInfo,
     CheckItem,
@@ -17,6 +17,7 @@ from ..model import (
     RevocationStatus,
     Status,
 )
+from .words import cert_days_left, health_label
 
 _COLOURS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "90"}
 _HEALTH_COLOURS = {
@@ -35,16 +36,6 @@ def status_label(status: Status) -> str:
         Status.FAIL: _("FAIL"),
         Status.SKIP: _("SKIP"),
     }[status]
-
-
-def health_label(health: Health) -> str:
-    """The translated overall verdict."""
-    return {
-        Health.OK: _("OK"),
-        Health.WARNING: _("WARNING"),
-        Health.CRITICAL: _("CRITICAL"),
-        Health.UNKNOWN: _("UNKNOWN"),
-    }[health]
 
 
 class _Painter:
@@ -93,10 +84,7 @@ def _item_lines(item: CheckItem, paint: _Painter) -> list[str]:
 
 
 def _cert_lines(cert: CertInfo) -> list[str]:
-    if cert.days_left < 0:
-        left = _("expired")
-    else:
-        left = ngettext("{n} day left", "{n} days left", cert.days_left).format(n=cert.days_left)
+    left = cert_days_left(cert.days_left)
     kind = _("CA certificate") if cert.is_ca else (cert.label or cert.slot)
     lines = [
         "     • " + labelled(kind, cert.common_name or cert.subject),

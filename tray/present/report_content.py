@@ -15,18 +15,18 @@ from ..daemon.diagnosis import Culprit, diagnose
 from ..daemon.diagnosis import advice as diagnosis_advice
 from ..daemon.diagnosis import confidence as diagnosis_confidence
 from ..daemon.diagnosis import summary as diagnosis_summary
-from ..i18n import _, ngettext
+from ..i18n import _
 from ..model import (
     CertInfo,
     CheckItem,
     CheckReport,
     Health,
     HistoryEntry,
-    PinState,
     PinStatus,
     ReaderReport,
 )
-from .check_text import health_label, status_label
+from .check_text import status_label
+from .words import cert_days_left, days_left, health_label, pin_state
 
 #: codes of items that point at the card's chip or its contacts
 CONTACT_FAULTS = frozenset({"card_mute", "card_error", "card_slow"})
@@ -105,22 +105,12 @@ def first_step(report: CheckReport) -> FirstStep:
 
 def days_left_text(cert: CertInfo) -> str:
     """'21 days left', or 'expired'."""
-    if cert.days_left < 0:
-        return _("expired")
-    return ngettext("{n} day left", "{n} days left", cert.days_left).format(n=cert.days_left)
+    return cert_days_left(cert.days_left)
 
 
 def pin_state_text(pin: PinStatus) -> str:
     """A PIN's state in words."""
-    words = {
-        PinState.OK: _("OK"),
-        PinState.COUNT_LOW: _("few tries left"),
-        PinState.FINAL_TRY: _("one try left before the PIN locks"),
-        PinState.LOCKED: _("locked"),
-        PinState.VERIFIED: _("verified in this session"),
-        PinState.NOT_READABLE: _("tries left cannot be read safely"),
-    }
-    return words[pin.state]
+    return pin_state(pin)
 
 
 def reader_notes(reader: ReaderReport) -> list[Note]:
@@ -175,12 +165,8 @@ def history_rows(
             worst = max(bad, key=lambda i: i.status.rank)
             parts.append(f"{int(worst.item)} {status_label(worst.status)} ({worst.code})")
         days = entry.days_left
-        if days is not None and days < 0:
-            parts.append(
-                ngettext("expired {n} day ago", "expired {n} days ago", -days).format(n=-days)
-            )
-        elif days is not None:
-            parts.append(ngettext("{n} day left", "{n} days left", days).format(n=days))
+        if days is not None:
+            parts.append(days_left(days))
         rows.append(
             HistoryRow(
                 _when(entry.at),

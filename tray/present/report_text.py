@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from ..i18n import _, labelled, ngettext
+from ..i18n import _, labelled
 from ..model import CheckReport, HistoryEntry, ReaderReport
 from .check_text import render
 from .report_content import (
@@ -15,6 +15,7 @@ from .report_content import (
     pin_state_text,
     reader_notes,
 )
+from .words import tries_left
 
 
 def _paragraph(text: str, indent: str) -> list[str]:
@@ -28,8 +29,7 @@ def _pin_lines(reader: ReaderReport) -> list[str]:
     for pin in reader.pins:
         state = pin_state_text(pin)
         if pin.tries_left is not None:
-            tries = ngettext("{n} try left", "{n} tries left", pin.tries_left)
-            state = f"{state} ({tries.format(n=pin.tries_left)})"
+            state = f"{state} ({tries_left(pin.tries_left)})"
         lines.append("     • " + labelled(pin.label, state))
     return lines
 

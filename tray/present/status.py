@@ -21,7 +21,7 @@ from ..clock import Clock
 from ..daemon.diagnosis import Verdict, diagnose
 from ..daemon.diagnosis import summary as diagnosis_summary
 from ..daemon.state import DaemonState, IconState, Phase, ReaderState, reader_line
-from ..i18n import _, join_list, labelled, ngettext
+from ..i18n import _, join_list, labelled
 from ..model import (
     Cause,
     CertInfo,
@@ -40,6 +40,7 @@ from ..store.files import read_json, set_aside
 from ..store.history import STATE_SCHEMA, Latest, entry_to_dict, load_history
 from .check_json import timestamp
 from .report import as_check_report
+from .words import days_left, health_word
 
 SCHEMA = "cardwatch.status/1"
 #: how many past checks the text form lists (the JSON form lists more)
@@ -256,27 +257,15 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "-"
 
 
-def _health_words(health: Health) -> str:
-    words = {
-        Health.OK: _("OK"),
-        Health.WARNING: _("warning"),
-        Health.CRITICAL: _("critical"),
-        Health.UNKNOWN: _("unknown"),
-    }
-    return words[health]
-
-
 def entry_line(entry: HistoryEntry) -> str:
     """One past check in one line."""
-    parts = [_health_words(entry.health)]
+    parts = [health_word(entry.health)]
     bad = [i for i in entry.items if i.status.rank >= 2]
     if bad:
         parts[0] += f" ({max(bad, key=lambda i: i.status.rank).code})"
     days = entry.days_left
-    if days is not None and days < 0:
-        parts.append(ngettext("expired {n} day ago", "expired {n} days ago", -days).format(n=-days))
-    elif days is not None:
-        parts.append(ngettext("{n} day left", "{n} days left", days).format(n=days))
+    if days is not None:
+        parts.append(days_left(days))
     card = entry.card or _("no card")
     return "  ".join([_when(entry.at), entry.reader, card, join_list(parts)])
 
