@@ -20,6 +20,7 @@ from ..model import (
     CertInfo,
     CheckItem,
     CheckReport,
+    Code,
     Health,
     HistoryEntry,
     PinState,
@@ -29,7 +30,7 @@ from ..model import (
 from .check_text import health_label, status_label
 
 #: codes of items that point at the card's chip or its contacts
-CONTACT_FAULTS = frozenset({"card_mute", "card_error", "card_slow"})
+CONTACT_FAULTS = frozenset({Code.CARD_MUTE, Code.CARD_ERROR, Code.CARD_SLOW})
 #: how many past checks the report lists, newest first
 HISTORY_ROWS = 20
 
@@ -96,7 +97,7 @@ def first_step(report: CheckReport) -> FirstStep:
         return FirstStep(health, verdict, item.summary, item.advice, reader)
     if health is Health.OK:
         return FirstStep(health, verdict, _("Every card checked is fine. Nothing to do."))
-    skipped = [(r, i) for r, i in _all_items(report) if i.code not in ("ok", "not_checked")]
+    skipped = [(r, i) for r, i in _all_items(report) if i.code not in (Code.OK, Code.NOT_CHECKED)]
     if skipped:
         reader, item = skipped[0]
         return FirstStep(health, verdict, item.summary, item.advice, reader)
@@ -127,7 +128,7 @@ def reader_notes(reader: ReaderReport) -> list[Note]:
     """The FAQ's background that applies to this reader's card."""
     notes = []
     codes = {item.code for item in reader.items}
-    if "card_mute" in codes:
+    if Code.CARD_MUTE in codes:
         notes.append(
             Note("chip_orientation", _("Is the chip facing the right way?"), advice.mute_card())
         )
