@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import fields
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,9 @@ from helpers import FixedClock
 
 import tray
 from tray.check.run import CheckOptions, run_check
+from tray.cli import main
+from tray.daemon.diagnosis import Outcome, outcome
+from tray.daemon.state import DaemonState, Phase, ReaderState
 from tray.demo import scenarios
 from tray.demo.backend import SimBackend
 from tray.i18n import set_language
@@ -23,12 +26,15 @@ from tray.model import (
     CheckItem,
     CheckReport,
     Code,
+    ItemId,
+    ItemOutcome,
     StrEnum310,
     entry_from_report,
 )
 from tray.net import NetworkChecks
 from tray.present.check_json import to_dict
-from tray.store.history import entry_to_dict
+from tray.present.status import entry_line, item_from_dict
+from tray.store.history import History, entry_from_dict, entry_to_dict, history_path, state_path
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
 TRAY = Path(tray.__file__).parent
@@ -39,6 +45,8 @@ PRODUCERS = [
     TRAY / "daemon/core.py",
     TRAY / "present/report.py",
 ]
+#: a code no version of Cardwatch has produced (yet)
+UNKNOWN = "card_cracked"
 
 
 @pytest.fixture(autouse=True)
@@ -92,16 +100,17 @@ def test_every_code_a_scenario_produces_is_a_member() -> None:
     for where, report in scenario_reports():
         for item in all_items(report):
             assert type(item.code) is Code, (where, item)
+            assert item.code is not Code.OTHER, (where, item)
             seen.add(item.code)
         for reader in report.readers:
             for outcome_ in entry_from_report(reader, NOW).items:
-                assert type(outcome_.code) is Code
+                assert type(outcome_.code) is Code and outcome_.raw_code is None
     # the scenarios reach a good part of them; the rest come from faults the tests fake
     assert {Code.OK, Code.CARD_MUTE, Code.PIN_LOCKED, Code.EXPIRED, Code.REVOKED} <= seen
 
 
 def test_every_member_is_produced_by_a_check_and_documented() -> None:
-    members = set(Code)
+    members = set(Code) - {Code.OTHER}
     assert produced_in_source() == members
     listed = documented()
     assert len(listed) == len(set(listed))
@@ -132,6 +141,7 @@ def test_history_entries_store_codes_as_plain_strings() -> None:
     stored = entry_to_dict(entry_from_report(reader, NOW))
     assert stored["items"]["7"] == ["fail", "pin_locked", "pin"]
     assert '"7":["fail","pin_locked","pin"]' in json.dumps(stored, separators=(",", ":"))
+    assert all(type(code) is str for _status, code, _cause in stored["items"].values())
 
 
 def test_the_python_310_fallback_behaves_like_strenum() -> None:
@@ -145,3 +155,85 @@ def test_the_python_310_fallback_behaves_like_strenum() -> None:
     assert {"red": 1}[Colour.RED] == 1 and "red" in {Colour.RED}
     assert Colour("red") is Colour.RED
     assert issubclass(Colour, enum.Enum)
+
+
+# -- codes this version does not know (files written by another version) -----------------------
+
+
+def stored_entry(code: str) -> dict[str, object]:
+    return {
+        "at": "2026-12-01T12:00:00Z",
+        "reader": "Reader 0",
+        "card": "TP03170000012345",
+        "kind": "moica",
+        "health": "critical",
+        "items": {
+            "2": ["pass", "ok", "none"],
+            "3": ["pass", "ok", "none"],
+            "6": ["fail", code, "card"],
+        },
+        "days_left": 412,
+        "pins": [["User PIN", None]],
+        "atr": "3BB8",
+    }
+
+
+def test_parse_gives_other_for_a_code_this_version_does_not_know() -> None:
+    assert Code.parse("card_mute") is Code.CARD_MUTE
+    assert Code.parse(UNKNOWN) is Code.OTHER
+    assert Code.parse("other") is Code.OTHER
+
+
+def test_a_history_entry_with_an_unknown_code_stays_readable_and_round_trips() -> None:
+    stored = stored_entry(UNKNOWN)
+    entry = entry_from_dict(stored)
+    six = entry.items[-1]
+    assert six == ItemOutcome(ItemId.CERTIFICATES, six.status, Code.OTHER, six.cause, UNKNOWN)
+    assert six.code_text == UNKNOWN
+    assert entry_to_dict(entry) == stored
+    assert json.dumps(entry_to_dict(entry)) == json.dumps(stored)
+    assert f"({UNKNOWN})" in entry_line(entry)
+    # Not evidence about the reader or the card: as with any code the diagnosis does not list.
+    assert outcome(entry) is Outcome.GOOD
+    known = entry_from_dict(stored_entry("card_mute"))
+    assert known.items[-1].raw_code is None and outcome(known) is Outcome.TRANSPORT
+    assert entry_from_dict(stored_entry("other")).items[-1].raw_code is None
+
+
+def test_a_state_item_with_an_unknown_code_reads_as_other() -> None:
+    item = item_from_dict(
+        {"number": 6, "key": "certificates", "status": "fail", "summary": "Cracked",
+         "advice": "Replace it", "cause": "card", "code": UNKNOWN}
+    )  # fmt: skip
+    assert (item.code, item.summary, item.advice) == (Code.OTHER, "Cracked", "Replace it")
+
+
+def test_status_shows_files_with_unknown_codes_and_keeps_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (reader,) = run_check(SimBackend(scenarios.build("pin-locked", NOW)), FixedClock(NOW)).readers
+    with History(history_path(), FixedClock(NOW)) as history:
+        history.record(reader, NOW)
+        state = DaemonState(service_up=True, updated_at=NOW)
+        history.save_state(
+            state.with_reader(ReaderState(reader.reader, Phase.CHECKED, reader, NOW))
+        )
+    written = history_path().read_text(encoding="utf-8").replace('"pin_locked"', f'"{UNKNOWN}"')
+    history_path().write_text(written, encoding="utf-8")
+    state_text = state_path().read_text(encoding="utf-8").replace('"pin_locked"', f'"{UNKNOWN}"')
+    state_path().write_text(state_text, encoding="utf-8")
+
+    assert main(["status"]) == 3  # a stopped daemon's state: unknown
+    out = capsys.readouterr().out
+    assert f"critical ({UNKNOWN})" in out and "unusable" not in out
+    main(["status", "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert document["recent"][0]["items"]["7"] == ["fail", UNKNOWN, "pin"]
+    items = document["state"]["readers"][0]["report"]["items"]
+    assert [i["code"] for i in items if i["number"] == 7] == [UNKNOWN]
+    # Recording more keeps the entry as it was read.
+    with History(history_path(), FixedClock(NOW)) as history:
+        history.record(reader, NOW + timedelta(minutes=1))
+    entries = json.loads(history_path().read_text(encoding="utf-8"))["entries"]
+    assert [e["items"]["7"][1] for e in entries] == [UNKNOWN, "pin_locked"]
+    assert not list(history_path().parent.glob("*.corrupt-*"))

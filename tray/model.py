@@ -97,14 +97,18 @@ class Code(StrEnum):
     text), CRL reason names, notification keys (``"service_down"``, ``"clock:…"``), the
     :class:`Status`, :class:`Cause` and :class:`PinState` values, JSON keys and metric names.
 
-    The members are grouped by the item that gives them; every one is produced by the check
-    (``tests/test_codes.py`` holds the list to this).
+    The members are grouped by the item that gives them; every one but :attr:`OTHER` is
+    produced by the check (``tests/test_codes.py`` holds the list to this).
     """
 
     #: nothing to report: every passing item
     OK = "ok"
     #: an item that was not reached because an earlier one failed
     NOT_CHECKED = "not_checked"
+    #: a code in a history or state file, written by another version, that this version does
+    #: not know: the entry stays readable (the history keeps the text it read, see
+    #: ``ItemOutcome.raw_code``); never produced by a check
+    OTHER = "other"
 
     # item 1, service (or the item a card session was at when the service stopped)
     SERVICE_NOT_RUNNING = "service_not_running"
@@ -169,6 +173,14 @@ class Code(StrEnum):
     REVOCATION_UNKNOWN = "revocation_unknown"
     REVOCATION_NOT_CHECKED = "revocation_not_checked"
     REVOCATION_OFF = "revocation_off"
+
+    @classmethod
+    def parse(cls, text: str) -> Code:
+        """The member for a stored ``text``; :attr:`OTHER` for a code this version does not know."""
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.OTHER
 
 
 @dataclass(frozen=True)
@@ -411,6 +423,14 @@ class ItemOutcome:
     status: Status
     code: Code
     cause: Cause
+    #: the code as stored, when this version does not know it (``code`` is ``Code.OTHER``),
+    #: so that it is shown and written back as it was
+    raw_code: str | None = None
+
+    @property
+    def code_text(self) -> str:
+        """The code as stored: the unknown one as read, else the member's value."""
+        return self.raw_code if self.raw_code is not None else str(self.code)
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,7 +174,7 @@ def history_rows(
         bad = [i for i in entry.items if i.status.rank >= 2]
         if bad:
             worst = max(bad, key=lambda i: i.status.rank)
-            parts.append(f"{int(worst.item)} {status_label(worst.status)} ({worst.code})")
+            parts.append(f"{int(worst.item)} {status_label(worst.status)} ({worst.code_text})")
         days = entry.days_left
         if days is not None and days < 0:
             parts.append(
