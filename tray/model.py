@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+
+class StrEnum310(str, enum.Enum):
+    """``enum.StrEnum`` for Python 3.10: members are strings, and print as their value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover - Python 3.10
+    StrEnum = StrEnum310
 
 
 class Status(enum.Enum):
@@ -65,6 +82,107 @@ class ItemId(enum.IntEnum):
         return self.name.lower()
 
 
+class Code(StrEnum):
+    """Why a check item has its status: the stable machine code of one outcome of one item.
+
+    A code is what ``CheckItem.code`` and ``ItemOutcome.code`` hold: the ``"code"`` of an item
+    in the JSON (schema cardwatch.check/1), the second field of an item in the history
+    (cardwatch.history/1) and in state.json (cardwatch.state/1), ``data-code`` in the HTML
+    report. The diagnosis, the notification policy and the report match on them; the texts
+    beside them (summary, advice) are translated, the codes never are. Members are strings
+    (``Code.CARD_MUTE == "card_mute"``), so they go into JSON as plain strings.
+
+    Not codes, though some look alike: :class:`RevocationStatus` ``cause`` and
+    :class:`ClockUnknown` ``cause`` (why a status is unknown: they only shape the summary
+    text), CRL reason names, notification keys (``"service_down"``, ``"clock:…"``), the
+    :class:`Status`, :class:`Cause` and :class:`PinState` values, JSON keys and metric names.
+
+    The members are grouped by the item that gives them; every one but :attr:`OTHER` is
+    produced by the check (``tests/test_codes.py`` holds the list to this).
+    """
+
+    #: nothing to report: every passing item
+    OK = "ok"
+    #: an item that was not reached because an earlier one failed
+    NOT_CHECKED = "not_checked"
+    #: a code in a history or state file, written by another version, that this version does
+    #: not know: the entry stays readable (the history keeps the text it read, see
+    #: ``ItemOutcome.raw_code``); never produced by a check
+    OTHER = "other"
+
+    # item 1, service (or the item a card session was at when the service stopped)
+    SERVICE_NOT_RUNNING = "service_not_running"
+    SERVICE_NOT_INSTALLED = "service_not_installed"
+
+    # item 2, reader
+    NO_READER = "no_reader"
+    READER_NOT_FOUND = "reader_not_found"
+    READER_UNAVAILABLE = "reader_unavailable"
+
+    # item 3, card present (and the stage a card session broke at: items 3-7)
+    NO_CARD = "no_card"
+    CARD_MUTE = "card_mute"
+    CARD_IN_USE = "card_in_use"
+    CARD_REMOVED = "card_removed"
+    CARD_SLOW = "card_slow"
+    TRANSMISSION_FAILED = "transmission_failed"
+    GUARD_REFUSED = "guard_refused"
+    UNRECOGNISED_LAYOUT = "unrecognised_layout"
+    #: a Cardwatch bug while checking one reader
+    INTERNAL_ERROR = "internal_error"
+
+    # item 4, card identified; item 5, application
+    UNKNOWN_CARD = "unknown_card"
+    UNSUPPORTED_CARD = "unsupported_card"
+    CARD_ERROR = "card_error"
+
+    # item 6, certificates
+    CERTIFICATE_UNREADABLE = "certificate_unreadable"
+    NO_CERTIFICATES = "no_certificates"
+
+    # item 7, PIN
+    PIN_UNKNOWN = "pin_unknown"
+    PIN_NOT_READABLE = "pin_not_readable"
+    PIN_COUNT_LOW = "pin_count_low"
+    PIN_FINAL_TRY = "pin_final_try"
+    PIN_LOCKED = "pin_locked"
+
+    # items 8 and 9 (and 11): validity
+    #: no user certificate to judge (items 8, 9 and 11)
+    NO_CERTIFICATE = "no_certificate"
+    NOT_YET_VALID = "not_yet_valid"
+    NOT_YET_VALID_SOON = "not_yet_valid_soon"
+    CLOCK_BEHIND = "clock_behind"
+    #: this computer's clock is earlier than the release (items 8 and 10)
+    CLOCK_BEFORE_RELEASE = "clock_before_release"
+    EXPIRED = "expired"
+    EXPIRES_CRITICAL = "expires_critical"
+    EXPIRES_URGENT = "expires_urgent"
+    EXPIRES_SOON = "expires_soon"
+
+    # item 10, computer clock
+    CLOCK_SKEW = "clock_skew"
+    CLOCK_TIME_ZONE = "clock_time_zone"
+    CLOCK_FLIPS_VALIDITY = "clock_flips_validity"
+    CLOCK_BEFORE_CERTIFICATE = "clock_before_certificate"
+    CLOCK_UNKNOWN = "clock_unknown"
+    CLOCK_NOT_MEASURED = "clock_not_measured"
+
+    # item 11, revocation
+    REVOKED = "revoked"
+    REVOCATION_UNKNOWN = "revocation_unknown"
+    REVOCATION_NOT_CHECKED = "revocation_not_checked"
+    REVOCATION_OFF = "revocation_off"
+
+    @classmethod
+    def parse(cls, text: str) -> Code:
+        """The member for a stored ``text``; :attr:`OTHER` for a code this version does not know."""
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.OTHER
+
+
 @dataclass(frozen=True)
 class CheckItem:
     """One numbered result line: status, what was found, and what to do."""
@@ -74,7 +192,7 @@ class CheckItem:
     summary: str
     advice: str = ""
     cause: Cause = Cause.NONE
-    code: str = "ok"
+    code: Code = Code.OK
 
 
 class PinState(enum.Enum):
@@ -303,8 +421,16 @@ class ItemOutcome:
 
     item: ItemId
     status: Status
-    code: str
+    code: Code
     cause: Cause
+    #: the code as stored, when this version does not know it (``code`` is ``Code.OTHER``),
+    #: so that it is shown and written back as it was
+    raw_code: str | None = None
+
+    @property
+    def code_text(self) -> str:
+        """The code as stored: the unknown one as read, else the member's value."""
+        return self.raw_code if self.raw_code is not None else str(self.code)
 
 
 @dataclass(frozen=True, slots=True)

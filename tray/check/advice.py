@@ -8,19 +8,20 @@ from pathlib import Path
 
 from ..card.issuers import MOICA_SITE
 from ..i18n import _, sentences
+from ..model import Code
 
 
-def service_down(platform: str | None = None) -> tuple[str, str]:
+def service_down(platform: str | None = None) -> tuple[Code, str]:
     """(code, advice) for a PC/SC service that cannot be reached, per operating system."""
     platform = platform or sys.platform
     if platform.startswith("win"):
-        return "service_not_running", _(
+        return Code.SERVICE_NOT_RUNNING, _(
             "Start the Windows 'Smart Card' service (SCardSvr): run 'sc start SCardSvr' as "
             "administrator, or open services.msc. Windows also stops it while no reader is plugged "
             "in: connect the reader and check again."
         )
     if platform == "darwin":
-        return "service_not_running", _(
+        return Code.SERVICE_NOT_RUNNING, _(
             "macOS has the smart-card service built in: unplug and replug the reader; if that "
             "does not help, restart the computer."
         )
@@ -28,12 +29,12 @@ def service_down(platform: str | None = None) -> tuple[str, str]:
         Path(p).exists() for p in ("/usr/sbin/pcscd", "/usr/bin/pcscd", "/sbin/pcscd")
     )
     if not installed:
-        return "service_not_installed", _(
+        return Code.SERVICE_NOT_INSTALLED, _(
             "The PC/SC service (pcscd) is not installed. Install it: 'sudo apt install pcscd' "
             "(Debian, Ubuntu), 'sudo dnf install pcsc-lite' (Fedora), 'sudo pacman -S pcsclite' "
             "(Arch); then 'sudo systemctl enable --now pcscd.socket'."
         )
-    return "service_not_running", _(
+    return Code.SERVICE_NOT_RUNNING, _(
         "The PC/SC service (pcscd) is installed but not running. Start it: "
         "'sudo systemctl enable --now pcscd.socket' (or run 'sudo pcscd')."
     )

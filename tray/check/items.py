@@ -17,6 +17,7 @@ from ..model import (
     Cause,
     CertInfo,
     CheckItem,
+    Code,
     ItemId,
     PinState,
     PinStatus,
@@ -40,7 +41,7 @@ def identified(match: AtrMatch | None) -> CheckItem:
             _("Identified by its ATR: {description}").format(description=_(match.description)),
         )
     return CheckItem(
-        ItemId.CARD_IDENTIFIED, Status.SKIP, _("Card type not recognised"), code="unknown_card"
+        ItemId.CARD_IDENTIFIED, Status.SKIP, _("Card type not recognised"), code=Code.UNKNOWN_CARD
     )
 
 
@@ -51,7 +52,7 @@ def failed_items(failure: CheckItem, match: AtrMatch | None) -> list[CheckItem]:
     items.append(failure)
     for item_id in ItemId:
         if failure.item < item_id <= ItemId.EXPIRY:
-            items.append(CheckItem(item_id, Status.SKIP, _("Not checked"), code="not_checked"))
+            items.append(CheckItem(item_id, Status.SKIP, _("Not checked"), code=Code.NOT_CHECKED))
     return items
 
 
@@ -83,7 +84,7 @@ def reading_items(
                         advice.card_care(),
                     ),
                     Cause.CARD,
-                    "card_error",
+                    Code.CARD_ERROR,
                 )
             )
         else:
@@ -95,7 +96,7 @@ def reading_items(
                         "No application Cardwatch can read on this card (supported: MOICA/HiCOS, PIV, "
                         "OpenPGP, PKCS#11 modules)"
                     ),
-                    code="unsupported_card",
+                    code=Code.UNSUPPORTED_CARD,
                 )
             )
         return items, []
@@ -143,7 +144,10 @@ def reading_items(
         for item_id in (ItemId.VALID_FROM, ItemId.EXPIRY):
             items.append(
                 CheckItem(
-                    item_id, Status.SKIP, _("No user certificate to check"), code="no_certificate"
+                    item_id,
+                    Status.SKIP,
+                    _("No user certificate to check"),
+                    code=Code.NO_CERTIFICATE,
                 )
             )
     return items, certs
@@ -164,7 +168,7 @@ def _certificates_item(
                 "this persists on another reader, the card is damaged: contact the issuer."
             ),
             Cause.CARD,
-            "certificate_unreadable",
+            Code.CERTIFICATE_UNREADABLE,
         )
     if not certs:
         if any(r.kind == "moica" for r in readings):
@@ -177,13 +181,13 @@ def _certificates_item(
                     "MOICA service."
                 ),
                 Cause.CARD,
-                "no_certificates",
+                Code.NO_CERTIFICATES,
             )
         return CheckItem(
             ItemId.CERTIFICATES,
             Status.SKIP,
             _("No certificates stored on the card"),
-            code="no_certificates",
+            code=Code.NO_CERTIFICATES,
         )
     labels = join_list(c.label or c.slot for c in certs)
     count = ngettext("{n} certificate read", "{n} certificates read", len(certs)).format(
@@ -210,12 +214,17 @@ def _pin_text(pin: PinStatus) -> str:
 
 def _pin_item(pins: list[PinStatus], issuer_service: str | None) -> CheckItem:
     if not pins:
-        return CheckItem(ItemId.PIN, Status.SKIP, _("No PIN information"), code="pin_unknown")
+        return CheckItem(ItemId.PIN, Status.SKIP, _("No PIN information"), code=Code.PIN_UNKNOWN)
     summary = join_clauses(_pin_text(p) for p in pins)
     states = {p.state for p in pins}
     if PinState.LOCKED in states:
         return CheckItem(
-            ItemId.PIN, Status.FAIL, summary, advice.unlock(issuer_service), Cause.PIN, "pin_locked"
+            ItemId.PIN,
+            Status.FAIL,
+            summary,
+            advice.unlock(issuer_service),
+            Cause.PIN,
+            Code.PIN_LOCKED,
         )
     if PinState.FINAL_TRY in states:
         return CheckItem(
@@ -224,7 +233,7 @@ def _pin_item(pins: list[PinStatus], issuer_service: str | None) -> CheckItem:
             summary,
             advice.final_try(issuer_service),
             Cause.PIN,
-            "pin_final_try",
+            Code.PIN_FINAL_TRY,
         )
     if PinState.COUNT_LOW in states:
         return CheckItem(
@@ -233,7 +242,7 @@ def _pin_item(pins: list[PinStatus], issuer_service: str | None) -> CheckItem:
             summary,
             _("A wrong PIN was entered; each further mistake brings the lock nearer."),
             Cause.PIN,
-            "pin_count_low",
+            Code.PIN_COUNT_LOW,
         )
     if states == {PinState.NOT_READABLE}:
         return CheckItem(
@@ -241,7 +250,7 @@ def _pin_item(pins: list[PinStatus], issuer_service: str | None) -> CheckItem:
             Status.SKIP,
             summary,
             _("Cardwatch never tests the PIN: on this card every attempt could cost a try."),
-            code="pin_not_readable",
+            code=Code.PIN_NOT_READABLE,
         )
     return CheckItem(ItemId.PIN, Status.PASS, summary)
 
@@ -294,7 +303,7 @@ def revocation_item(certs: list[CertInfo], issuer_service: str | None) -> CheckI
             ItemId.REVOCATION,
             Status.SKIP,
             _("No user certificate to check"),
-            code="no_certificate",
+            code=Code.NO_CERTIFICATE,
         )
     by_state: dict[RevocationState, list[CertInfo]] = {}
     for cert in users:
@@ -330,7 +339,7 @@ def revocation_item(certs: list[CertInfo], issuer_service: str | None) -> CheckI
             summary,
             advice.revoked(issuer_service),
             Cause.CERTIFICATE,
-            "revoked",
+            Code.REVOKED,
         )
     unknown = by_state.get(RevocationState.UNKNOWN, [])
     if unknown:
@@ -352,7 +361,7 @@ def revocation_item(certs: list[CertInfo], issuer_service: str | None) -> CheckI
             Status.SKIP,
             summary,
             _("Cardwatch asks again at the next check; this alone is no reason to worry."),
-            code="revocation_unknown",
+            code=Code.REVOCATION_UNKNOWN,
         )
     good = by_state.get(RevocationState.GOOD, [])
     if good:
@@ -373,11 +382,11 @@ def revocation_item(certs: list[CertInfo], issuer_service: str | None) -> CheckI
             ItemId.REVOCATION,
             Status.SKIP,
             _("Revocation not checked: the certificates have expired"),
-            code="revocation_not_checked",
+            code=Code.REVOCATION_NOT_CHECKED,
         )
     return CheckItem(
         ItemId.REVOCATION,
         Status.SKIP,
         _("Revocation not checked: network checks are off"),
-        code="revocation_off",
+        code=Code.REVOCATION_OFF,
     )

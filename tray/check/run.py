@@ -45,6 +45,7 @@ from ..model import (
     CheckReport,
     ClockReading,
     ClockUnknown,
+    Code,
     ItemId,
     ReaderReport,
     RevocationState,
@@ -168,7 +169,7 @@ def _run_check(
                 _("Reader '{name}' is gone").format(name=only),
                 advice.reader_fault(),
                 Cause.READER,
-                "reader_unavailable",
+                Code.READER_UNAVAILABLE,
             )
             return CheckReport(checked_at, service, reader_item=item, language=current_language())
     if options.reader:
@@ -184,7 +185,7 @@ def _run_check(
                 ),
                 _("Check the reader name with 'cardwatch check' without --reader."),
                 Cause.READER,
-                "reader_not_found",
+                Code.READER_NOT_FOUND,
             )
             return CheckReport(checked_at, service, reader_item=item, language=current_language())
         slots = chosen
@@ -195,7 +196,7 @@ def _run_check(
             _("No card reader connected"),
             advice.no_reader(),
             Cause.READER,
-            "no_reader",
+            Code.NO_READER,
         )
         return CheckReport(checked_at, service, reader_item=item, language=current_language())
     reports = tuple(
@@ -228,7 +229,7 @@ def _check_reader_safely(
                 "output of 'cardwatch -vv check'."
             ),
             Cause.NONE,
-            "internal_error",
+            Code.INTERNAL_ERROR,
         )
         return ReaderReport(reader=slot.reader, items=(item,))
 
@@ -254,13 +255,15 @@ def check_reader(
             _("Reader '{name}' is listed but not available").format(name=slot.reader),
             advice.reader_fault(),
             Cause.READER,
-            "reader_unavailable",
+            Code.READER_UNAVAILABLE,
         )
         return ReaderReport(reader=slot.reader, items=(item,))
     if slot.state is CardState.EMPTY:
         return _with(
             base,
-            CheckItem(ItemId.CARD_PRESENT, Status.SKIP, _("No card in the reader"), code="no_card"),
+            CheckItem(
+                ItemId.CARD_PRESENT, Status.SKIP, _("No card in the reader"), code=Code.NO_CARD
+            ),
         )
     if slot.state is CardState.MUTE:
         return _with(base, _mute_item(), atr=slot.atr.hex().upper() or None)
@@ -295,7 +298,7 @@ def check_reader(
                     "then check again."
                 ),
                 Cause.USER,
-                "card_in_use",
+                Code.CARD_IN_USE,
             ),
             atr=atr.hex().upper() or None,
         )
@@ -310,7 +313,7 @@ def check_reader(
                 "firmly."
             ),
             Cause.CARD,
-            "card_removed",
+            Code.CARD_REMOVED,
         )
     except CardTooSlow as exc:
         failure = _stage_item(
@@ -327,7 +330,7 @@ def check_reader(
                 advice.card_care(),
             ),
             Cause.CARD,
-            "card_slow",
+            Code.CARD_SLOW,
         )
     except ReaderError as exc:
         failure = _stage_item(
@@ -338,7 +341,7 @@ def check_reader(
             ),
             advice.reader_fault(),
             Cause.READER,
-            "transmission_failed",
+            Code.TRANSMISSION_FAILED,
         )
     except ServiceUnavailable as exc:
         code, text = advice.service_down()
@@ -363,7 +366,7 @@ def check_reader(
             ),
             _("Nothing was sent to the card. Please report this as a Cardwatch bug."),
             Cause.NONE,
-            "guard_refused",
+            Code.GUARD_REFUSED,
         )
     except (CardDataError, ApduError) as exc:
         failure = _stage_item(
@@ -377,7 +380,7 @@ def check_reader(
                 "keeps failing on different readers, contact the card's issuer."
             ),
             Cause.CARD,
-            "unrecognised_layout",
+            Code.UNRECOGNISED_LAYOUT,
         )
 
     apdus = len(recorder.sws) if recorder else 0
@@ -410,7 +413,7 @@ def check_reader(
     asks = network is not None and (not network.enabled or network.revocation is not None)
     if asks and failure is not None:
         items.append(
-            CheckItem(ItemId.REVOCATION, Status.SKIP, _("Not checked"), code="not_checked")
+            CheckItem(ItemId.REVOCATION, Status.SKIP, _("Not checked"), code=Code.NOT_CHECKED)
         )
     elif network is not None and asks and items[-1].item is ItemId.EXPIRY:
         # The card session is closed by now: the network is asked about certificates already read.
@@ -504,12 +507,12 @@ def _mute_item() -> CheckItem:
         _("The card does not answer (no answer to reset)"),
         advice.mute_card(),
         Cause.CARD,
-        "card_mute",
+        Code.CARD_MUTE,
     )
 
 
 def _stage_item(
-    progress: Progress | None, status: Status, summary: str, text: str, cause: Cause, code: str
+    progress: Progress | None, status: Status, summary: str, text: str, cause: Cause, code: Code
 ) -> CheckItem:
     # No profile started yet means the failure came while connecting: it belongs to item 3.
     stage = progress.item if progress is not None else ItemId.CARD_PRESENT

@@ -20,6 +20,7 @@ from ..model import (
     ClockMeasurement,
     ClockReading,
     ClockUnknown,
+    Code,
     ItemId,
     Status,
 )
@@ -180,7 +181,7 @@ def _measured_item(
             ),
             _set_clock_advice(),
             Cause.CLOCK,
-            "clock_flips_validity",
+            Code.CLOCK_FLIPS_VALIDITY,
         )
     if zone is not None:
         status = Status.FAIL if size >= limits.fail.total_seconds() else Status.WARN
@@ -199,7 +200,7 @@ def _measured_item(
                 "automatic time. Certificates, logins and secure websites go by the correct time."
             ),
             Cause.CLOCK,
-            "clock_time_zone",
+            Code.CLOCK_TIME_ZONE,
         )
     if size >= limits.warn.total_seconds():
         status = Status.FAIL if size >= limits.fail.total_seconds() else Status.WARN
@@ -211,7 +212,7 @@ def _measured_item(
             ),
             sentences_clock(),
             Cause.CLOCK,
-            "clock_skew",
+            Code.CLOCK_SKEW,
         )
     return CheckItem(
         ItemId.CLOCK,
@@ -231,16 +232,16 @@ def sentences_clock() -> str:
     )
 
 
-def _unknown_text(reading: ClockReading | None) -> tuple[str, str]:
+def _unknown_text(reading: ClockReading | None) -> tuple[str, Code]:
     """(summary, code) when the clock could not be measured."""
     if reading is None or (isinstance(reading, ClockUnknown) and reading.cause == "off"):
-        return _("Computer clock not measured: network checks are off"), "clock_not_measured"
+        return _("Computer clock not measured: network checks are off"), Code.CLOCK_NOT_MEASURED
     if isinstance(reading, ClockMeasurement):
         return (
             _("Time server {server} gave a time before this software's release: ignored").format(
                 server=reading.server
             ),
-            "clock_unknown",
+            Code.CLOCK_UNKNOWN,
         )
     why = {
         "unreachable": _("no time server could be reached"),
@@ -255,9 +256,9 @@ def _unknown_text(reading: ClockReading | None) -> tuple[str, str]:
             _("Computer clock could not be measured: {why} ({servers})").format(
                 why=why, servers=tried
             ),
-            "clock_unknown",
+            Code.CLOCK_UNKNOWN,
         )
-    return _("Computer clock could not be measured: {why}").format(why=why), "clock_unknown"
+    return _("Computer clock could not be measured: {why}").format(why=why), Code.CLOCK_UNKNOWN
 
 
 def clock_item(
@@ -289,7 +290,7 @@ def clock_item(
             ),
             _set_clock_advice(),
             Cause.CLOCK,
-            "clock_before_release",
+            Code.CLOCK_BEFORE_RELEASE,
         )
     pending = [c for c in certs if not c.is_ca and c.not_before > now]
     if pending:
@@ -303,6 +304,6 @@ def clock_item(
             ).format(label=first.label, date=first.not_before.strftime("%Y-%m-%d %H:%M UTC")),
             _set_clock_advice(),
             Cause.CLOCK,
-            "clock_before_certificate",
+            Code.CLOCK_BEFORE_CERTIFICATE,
         )
     return CheckItem(ItemId.CLOCK, Status.SKIP, summary, code=code)

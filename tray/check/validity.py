@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from .. import RELEASE_DATE
 from ..i18n import _, ngettext, sentences
-from ..model import Cause, CertInfo, CheckItem, ItemId, Status
+from ..model import Cause, CertInfo, CheckItem, Code, ItemId, Status
 from .advice import renew, renew_expired
 
 
@@ -47,7 +47,7 @@ def valid_from(certs: list[CertInfo], now: datetime, limits: Thresholds) -> Chec
                 "again."
             ),
             Cause.CLOCK,
-            "clock_before_release",
+            Code.CLOCK_BEFORE_RELEASE,
         )
     if not pending:
         earliest = max(c.not_before for c in certs)
@@ -78,7 +78,7 @@ def valid_from(certs: list[CertInfo], now: datetime, limits: Thresholds) -> Chec
                 "time), then check again."
             ),
             Cause.CLOCK,
-            "clock_behind",
+            Code.CLOCK_BEHIND,
         )
     if wait <= limits.not_yet_valid_grace:
         return CheckItem(
@@ -94,7 +94,7 @@ def valid_from(certs: list[CertInfo], now: datetime, limits: Thresholds) -> Chec
                 "show it. Check the computer's date, time and time zone."
             ),
             Cause.CLOCK,
-            "not_yet_valid_soon",
+            Code.NOT_YET_VALID_SOON,
         )
     return CheckItem(
         ItemId.VALID_FROM,
@@ -108,7 +108,7 @@ def valid_from(certs: list[CertInfo], now: datetime, limits: Thresholds) -> Chec
             "with a future start date: ask the issuer."
         ),
         Cause.CLOCK,
-        "not_yet_valid",
+        Code.NOT_YET_VALID,
     )
 
 
@@ -126,7 +126,7 @@ def expiry(
             _("Certificate '{label}' expired on {date}").format(label=first.label, date=until),
             renew_expired(issuer_service),
             Cause.CERTIFICATE,
-            "expired",
+            Code.EXPIRED,
         )
     if days == 0:
         left = _("expires today")
@@ -136,9 +136,9 @@ def expiry(
         label=first.label, date=until, left=left
     )
     for limit, status, code in (
-        (limits.critical_days, Status.FAIL, "expires_critical"),
-        (limits.urgent_days, Status.WARN, "expires_urgent"),
-        (limits.warn_days, Status.WARN, "expires_soon"),
+        (limits.critical_days, Status.FAIL, Code.EXPIRES_CRITICAL),
+        (limits.urgent_days, Status.WARN, Code.EXPIRES_URGENT),
+        (limits.warn_days, Status.WARN, Code.EXPIRES_SOON),
     ):
         if days <= limit:
             return CheckItem(

@@ -29,7 +29,7 @@ from datetime import datetime
 from ..check import advice
 from ..clock import Clock
 from ..i18n import _
-from ..model import Cause, CheckItem, CheckReport, ItemId, ReaderReport, Status
+from ..model import Cause, CheckItem, CheckReport, Code, ItemId, ReaderReport, Status
 from .diagnosis import Verdict
 from .events import (
     CardInserted,
@@ -381,7 +381,7 @@ def _reader_report(reader: str, report: CheckReport | None) -> ReaderReport:
             "output of 'cardwatch -vv check'."
         ),
         Cause.NONE,
-        "internal_error",
+        Code.INTERNAL_ERROR,
     )
     return ReaderReport(reader=reader, items=(item,))
 

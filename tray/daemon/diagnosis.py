@@ -61,7 +61,7 @@ from datetime import datetime, timedelta
 
 from ..check.advice import card_care
 from ..i18n import _, ngettext, sentences
-from ..model import HistoryEntry, ItemId, Status
+from ..model import Code, HistoryEntry, ItemId, Status
 
 #: observations of one reader (or card) that count: the most recent ones
 READER_WINDOW = 8
@@ -90,12 +90,20 @@ VIRTUAL_MARKS = (
 TROUBLESOME_MARKS = ("pinpad", "pin pad", "pin-pad", "keypad", "keyboard", "cyberjack")
 
 TRANSPORT_CODES = frozenset(
-    {"transmission_failed", "card_removed", "card_slow", "card_mute", "reader_unavailable"}
+    {
+        Code.TRANSMISSION_FAILED,
+        Code.CARD_REMOVED,
+        Code.CARD_SLOW,
+        Code.CARD_MUTE,
+        Code.READER_UNAVAILABLE,
+    }
 )
-CARD_CODES = frozenset({"card_error"})
-DATA_CODES = frozenset({"certificate_unreadable", "no_certificates", "unrecognised_layout"})
+CARD_CODES = frozenset({Code.CARD_ERROR})
+DATA_CODES = frozenset(
+    {Code.CERTIFICATE_UNREADABLE, Code.NO_CERTIFICATES, Code.UNRECOGNISED_LAYOUT}
+)
 #: codes that say nothing about the reader or the card
-_NOT_EVIDENCE = frozenset({"no_card", "card_in_use", "internal_error", "guard_refused"})
+_NOT_EVIDENCE = frozenset({Code.NO_CARD, Code.CARD_IN_USE, Code.INTERNAL_ERROR, Code.GUARD_REFUSED})
 
 
 class Outcome(enum.Enum):

@@ -33,7 +33,7 @@ from ..daemon.diagnosis import advice as diagnosis_advice
 from ..daemon.diagnosis import summary as diagnosis_summary
 from ..daemon.state import DaemonState, Phase, card_name, shown_diagnoses
 from ..i18n import _, join_list, ngettext
-from ..model import CheckItem, ItemId, ReaderReport, Status, card_key
+from ..model import CheckItem, Code, ItemId, ReaderReport, Status, card_key
 
 SERVICE_SLOT = "@service"
 CLOCK_SLOT = "@clock"
@@ -162,26 +162,26 @@ class NotifyLog:
 
 _ITEM_TITLES = {
     # code: (topic, rank, urgency, title)
-    "pin_locked": ("pin", 2, Urgency.CRITICAL, "PIN locked"),
-    "pin_final_try": ("pin", 1, Urgency.CRITICAL, "One PIN try left before the card locks"),
-    "revoked": ("revocation", 1, Urgency.CRITICAL, "Certificate revoked"),
-    "not_yet_valid": ("valid_from", 2, Urgency.NORMAL, "Certificate not yet valid"),
-    "not_yet_valid_soon": ("valid_from", 1, Urgency.NORMAL, "Certificate not yet valid"),
-    "clock_before_release": ("valid_from", 2, Urgency.NORMAL, "Certificate not yet valid"),
-    "card_mute": ("reader", 1, Urgency.NORMAL, "The card does not answer"),
-    "transmission_failed": ("reader", 1, Urgency.NORMAL, "Card reader fault"),
-    "reader_unavailable": ("reader", 1, Urgency.NORMAL, "Card reader not available"),
-    "reader_not_found": ("reader", 1, Urgency.NORMAL, "Card reader vanished during the check"),
-    "card_removed": ("reader", 1, Urgency.NORMAL, "The card went away during the check"),
-    "card_slow": ("reader", 1, Urgency.NORMAL, "The card answers too slowly"),
-    "card_error": ("card", 1, Urgency.NORMAL, "Card unreadable"),
-    "certificate_unreadable": ("card", 1, Urgency.NORMAL, "Card unreadable"),
-    "no_certificates": ("card", 1, Urgency.NORMAL, "Card unreadable"),
-    "unrecognised_layout": ("card", 1, Urgency.NORMAL, "Card unreadable"),
+    Code.PIN_LOCKED: ("pin", 2, Urgency.CRITICAL, "PIN locked"),
+    Code.PIN_FINAL_TRY: ("pin", 1, Urgency.CRITICAL, "One PIN try left before the card locks"),
+    Code.REVOKED: ("revocation", 1, Urgency.CRITICAL, "Certificate revoked"),
+    Code.NOT_YET_VALID: ("valid_from", 2, Urgency.NORMAL, "Certificate not yet valid"),
+    Code.NOT_YET_VALID_SOON: ("valid_from", 1, Urgency.NORMAL, "Certificate not yet valid"),
+    Code.CLOCK_BEFORE_RELEASE: ("valid_from", 2, Urgency.NORMAL, "Certificate not yet valid"),
+    Code.CARD_MUTE: ("reader", 1, Urgency.NORMAL, "The card does not answer"),
+    Code.TRANSMISSION_FAILED: ("reader", 1, Urgency.NORMAL, "Card reader fault"),
+    Code.READER_UNAVAILABLE: ("reader", 1, Urgency.NORMAL, "Card reader not available"),
+    Code.READER_NOT_FOUND: ("reader", 1, Urgency.NORMAL, "Card reader vanished during the check"),
+    Code.CARD_REMOVED: ("reader", 1, Urgency.NORMAL, "The card went away during the check"),
+    Code.CARD_SLOW: ("reader", 1, Urgency.NORMAL, "The card answers too slowly"),
+    Code.CARD_ERROR: ("card", 1, Urgency.NORMAL, "Card unreadable"),
+    Code.CERTIFICATE_UNREADABLE: ("card", 1, Urgency.NORMAL, "Card unreadable"),
+    Code.NO_CERTIFICATES: ("card", 1, Urgency.NORMAL, "Card unreadable"),
+    Code.UNRECOGNISED_LAYOUT: ("card", 1, Urgency.NORMAL, "Card unreadable"),
 }
 
 
-def _title(code: str) -> str:
+def _title(code: Code) -> str:
     # The table keeps English keys; translations come from these literal calls.
     titles = {
         "PIN locked": _("PIN locked"),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..daemon.state import DaemonState
 from ..i18n import _, current_language
-from ..model import CheckItem, CheckReport, HistoryEntry, ItemId, Status
+from ..model import CheckItem, CheckReport, Code, HistoryEntry, ItemId, Status
 from ..store.files import atomic_write_text, data_dir
 from .report_html import render_html
 
@@ -34,7 +34,7 @@ def as_check_report(state: DaemonState) -> CheckReport:
     reader_item = None
     if state.service_up and not state.readers:
         reader_item = CheckItem(
-            ItemId.READER, Status.FAIL, _("No card reader connected"), code="no_reader"
+            ItemId.READER, Status.FAIL, _("No card reader connected"), code=Code.NO_READER
         )
     when = state.updated_at
     assert when is not None, "a published state always has its time"

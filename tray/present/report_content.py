@@ -20,6 +20,7 @@ from ..model import (
     CertInfo,
     CheckItem,
     CheckReport,
+    Code,
     Health,
     HistoryEntry,
     PinStatus,
@@ -29,7 +30,7 @@ from .check_text import status_label
 from .words import cert_days_left, days_left, health_label, pin_state
 
 #: codes of items that point at the card's chip or its contacts
-CONTACT_FAULTS = frozenset({"card_mute", "card_error", "card_slow"})
+CONTACT_FAULTS = frozenset({Code.CARD_MUTE, Code.CARD_ERROR, Code.CARD_SLOW})
 #: how many past checks the report lists, newest first
 HISTORY_ROWS = 20
 
@@ -96,7 +97,7 @@ def first_step(report: CheckReport) -> FirstStep:
         return FirstStep(health, verdict, item.summary, item.advice, reader)
     if health is Health.OK:
         return FirstStep(health, verdict, _("Every card checked is fine. Nothing to do."))
-    skipped = [(r, i) for r, i in _all_items(report) if i.code not in ("ok", "not_checked")]
+    skipped = [(r, i) for r, i in _all_items(report) if i.code not in (Code.OK, Code.NOT_CHECKED)]
     if skipped:
         reader, item = skipped[0]
         return FirstStep(health, verdict, item.summary, item.advice, reader)
@@ -117,7 +118,7 @@ def reader_notes(reader: ReaderReport) -> list[Note]:
     """The FAQ's background that applies to this reader's card."""
     notes = []
     codes = {item.code for item in reader.items}
-    if "card_mute" in codes:
+    if Code.CARD_MUTE in codes:
         notes.append(
             Note("chip_orientation", _("Is the chip facing the right way?"), advice.mute_card())
         )
@@ -163,7 +164,7 @@ def history_rows(
         bad = [i for i in entry.items if i.status.rank >= 2]
         if bad:
             worst = max(bad, key=lambda i: i.status.rank)
-            parts.append(f"{int(worst.item)} {status_label(worst.status)} ({worst.code})")
+            parts.append(f"{int(worst.item)} {status_label(worst.status)} ({worst.code_text})")
         days = entry.days_left
         if days is not None:
             parts.append(days_left(days))

@@ -26,6 +26,7 @@ from ..model import (
     Cause,
     CertInfo,
     CheckItem,
+    Code,
     Health,
     HistoryEntry,
     ItemId,
@@ -102,7 +103,8 @@ def item_from_dict(data: Mapping[str, Any]) -> CheckItem:
         _str(data, "summary"),
         _str(data, "advice"),
         Cause(data["cause"]),
-        _str(data, "code"),
+        # a code of another version: Code.OTHER (its summary and advice still say what it is)
+        Code.parse(_str(data, "code")),
     )
 
 
@@ -262,7 +264,7 @@ def entry_line(entry: HistoryEntry) -> str:
     parts = [health_word(entry.health)]
     bad = [i for i in entry.items if i.status.rank >= 2]
     if bad:
-        parts[0] += f" ({max(bad, key=lambda i: i.status.rank).code})"
+        parts[0] += f" ({max(bad, key=lambda i: i.status.rank).code_text})"
     days = entry.days_left
     if days is not None:
         parts.append(days_left(days))

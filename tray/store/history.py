@@ -38,6 +38,7 @@ from ..daemon import diagnosis
 from ..daemon.state import DaemonState, icon_state
 from ..model import (
     Cause,
+    Code,
     Health,
     HistoryEntry,
     ItemId,
@@ -78,7 +79,9 @@ def entry_to_dict(entry: HistoryEntry) -> dict[str, Any]:
         "card": entry.card,
         "kind": entry.kind,
         "health": entry.health.name.lower(),
-        "items": {str(int(i.item)): [i.status.value, i.code, i.cause.value] for i in entry.items},
+        "items": {
+            str(int(i.item)): [i.status.value, i.code_text, i.cause.value] for i in entry.items
+        },
         "days_left": entry.days_left,
         "pins": [[label, tries] for label, tries in entry.pins],
         "atr": entry.atr,
@@ -99,6 +102,7 @@ def _count(value: object, what: str) -> int | None:
 
 _STATUS = {s.value: s for s in Status}
 _CAUSE = {c.value: c for c in Cause}
+_CODE = {c.value: c for c in Code}
 
 
 def entry_from_dict(data: object) -> HistoryEntry:
@@ -107,10 +111,12 @@ def entry_from_dict(data: object) -> HistoryEntry:
         raise ValueError(f"an entry is not an object: {data!r}")
     items = []
     for number, outcome in dict(data["items"]).items():
-        status, code, cause = outcome
-        items.append(
-            ItemOutcome(ItemId(int(number)), _STATUS[status], _text(code, "code"), _CAUSE[cause])
-        )
+        status, text, cause = outcome
+        # A code of another version is kept as read: the entry stays usable, and is shown and
+        # written back unchanged.
+        code = _CODE.get(_text(text, "code"), Code.OTHER)
+        raw = None if code == text else text
+        items.append(ItemOutcome(ItemId(int(number)), _STATUS[status], code, _CAUSE[cause], raw))
     pins = tuple(
         (_text(label, "PIN label"), _count(tries, "PIN tries")) for label, tries in data["pins"]
     )
