@@ -194,7 +194,7 @@ def main() -> int:
     parser.add_argument("--child", choices=("daemon", "monitor"))
     args = parser.parse_args()
     if args.child == "daemon":
-        run_daemon_child(notify=True)
+        run_daemon_child()
         return 0
     if args.child == "monitor":
         run_monitor_child()

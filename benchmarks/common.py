@@ -1,5 +1,5 @@
 """What the benchmarks share: private namespaces, child processes that talk in JSON lines,
-percentiles, and the daemon as ``cardwatch run --no-tray`` builds it.
+percentiles, and the daemon as ``cardwatch run --no-tray`` builds it (``tray.app.build_runtime``).
 
 Not a benchmark itself. Every time here is ``time.monotonic()`` (CLOCK_MONOTONIC), which is
 one clock for every process on a Linux machine, so timestamps taken in different processes
@@ -167,23 +167,35 @@ def wait_stdin_closed() -> None:
         pass
 
 
-def run_daemon_child(notify: bool) -> None:
-    """The daemon wired as ``cardwatch run --no-tray --offline`` wires it, reporting in JSON.
+#: what the benchmarks' cardwatch processes run, in the words of RESULTS.md
+DAEMON = (
+    "the daemon as `cardwatch run --no-tray --offline` builds it (tray/app.py "
+    "`build_runtime`): watcher, dispatcher, check workers, history and state file, "
+    "diagnosis, notifications (policy, notification log, desktop-notifier on the private "
+    "session bus)"
+)
 
-    Messages: ``ready``; ``seen`` (a reader's card inserted: the watcher's event); ``report``
-    (a check finished, with the card number); ``empty`` (a reader empty again).
+
+def run_daemon_child() -> None:
+    """The daemon as ``cardwatch run --no-tray --offline`` runs it, reporting in JSON.
+
+    Built by ``tray.app.build_runtime``, the builder ``cardwatch run`` itself uses: the
+    watcher, dispatcher and check workers, the history (every check recorded, the state
+    saved), the diagnosis, the notifications (policy, notification log, and the backend
+    ``cardwatch run`` would pick: desktop-notifier on the session bus the parent gives) and
+    the state's log line; only the tray is left out. Files go to the XDG directories of the
+    environment (:func:`desktop_env`).
+
+    Messages: ``ready`` (with the notification backend's name); ``seen`` (a reader's card
+    inserted: the watcher's event); ``report`` (a check finished, with the card number);
+    ``empty`` (a reader empty again).
     """
-    from tray.app import RunOptions, build_daemon, start_notifications
+    from tray.app import RunOptions, build_runtime
     from tray.clock import SystemClock
     from tray.daemon.state import DaemonState, Phase
     from tray.model import ReaderReport
-    from tray.store.history import History
 
-    clock = SystemClock()
-    daemon = build_daemon(RunOptions(tray=False), clock, (), None)
-    history = History.open_default(clock)
-    daemon.on_report(history.record)
-    daemon.on_state(history.save_state)
+    runtime = build_runtime(RunOptions(tray=False), SystemClock(), (), None)
     phases: dict[str, Phase] = {}
 
     def on_report(report: ReaderReport, _at: object) -> None:
@@ -208,20 +220,14 @@ def run_daemon_child(notify: bool) -> None:
             elif reader.phase is Phase.EMPTY and before is not None:
                 say({"kind": "empty", "reader": reader.reader, "t": now})
 
-    daemon.on_report(on_report)
-    daemon.on_state(on_state)
-    notifications = None
-    if notify:
-        notifications = start_notifications(RunOptions().notify, clock, daemon, history)
-    daemon.start()
-    say({"kind": "ready", "backend": notifications.backend.name if notifications else None})
+    runtime.on_report(on_report)
+    runtime.on_state(on_state)
+    runtime.start()
+    say({"kind": "ready", "backend": runtime.notifications.backend.name})
     try:
         wait_stdin_closed()
     finally:
-        daemon.stop()
-        if notifications is not None:
-            notifications.close()
-        history.close()
+        runtime.stop()
 
 
 def run_monitor_child() -> None:

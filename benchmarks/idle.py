@@ -4,9 +4,12 @@ Runs the real pcscd with the two vpcd readers (as root, in private network and m
 namespaces: the script re-executes itself under ``unshare`` when it is not in one), then
 measures, each in its own process and through ``getrusage`` inside that process:
 
-* ``cardwatch``: the daemon as ``cardwatch run --no-tray`` builds it (watcher, dispatcher,
-  check workers); with ``--tray`` also with the tray icon, once per Linux backend (xorg, and
-  gtk when PyGObject is installed), on the current DISPLAY or, without one, on a private
+* ``cardwatch``: the daemon as ``cardwatch run --no-tray --offline`` runs it, built by
+  ``tray.app.build_runtime`` (watcher, dispatcher, check workers, history and state file,
+  diagnosis, notifications through the real desktop-notifier backend to
+  tests/notify_server.py on a private session bus, as on a desktop), with XDG directories of
+  its own; with ``--tray`` also with the tray icon, once per Linux backend (xorg, and gtk
+  when PyGObject is installed), on the current DISPLAY or, without one, on a private
   Xvfb + trayer (tests/desktop.py);
 * ``pyscard``: the baseline, pyscard's ReaderMonitor + CardMonitor with one observer each.
 
@@ -30,11 +33,12 @@ import threading
 import time
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
-from common import in_namespace  # noqa: E402
+from common import DAEMON, desktop_env, in_namespace  # noqa: E402
 
 
 def _rss_kib() -> int:
@@ -74,15 +78,14 @@ def _measure(seconds: float) -> dict[str, float]:
     }
 
 
-def child_cardwatch(seconds: float, warmup: float, with_tray: bool) -> dict[str, float]:
-    from tray.app import pcsc_parts
+def child_cardwatch(seconds: float, warmup: float, with_tray: bool) -> dict[str, Any]:
+    from tray.app import RunOptions, build_runtime
     from tray.clock import SystemClock
-    from tray.daemon.core import Daemon
 
-    clock = SystemClock()
-    source, checker = pcsc_parts(clock, [])
-    daemon = Daemon(source, checker, clock)
-    daemon.start()
+    runtime = build_runtime(RunOptions(tray=with_tray), SystemClock(), (), None)
+    daemon = runtime.daemon
+    backend = runtime.notifications.backend.name
+    runtime.start()
     tray_thread = None
     if with_tray:
         from tray.ui.tray import Tray
@@ -97,8 +100,8 @@ def child_cardwatch(seconds: float, warmup: float, with_tray: bool) -> dict[str,
                 return None
 
         icon = Tray(Quiet(), daemon.state)
-        daemon.on_state(icon.update)
-        result: dict[str, float] = {}
+        runtime.on_state(icon.update)
+        result: dict[str, Any] = {"notifications": backend}
 
         def measure() -> None:
             time.sleep(warmup)
@@ -108,11 +111,11 @@ def child_cardwatch(seconds: float, warmup: float, with_tray: bool) -> dict[str,
         tray_thread = threading.Thread(target=measure)
         icon.run(tray_thread.start)
         tray_thread.join()
-        daemon.stop()
+        runtime.stop()
         return result
     time.sleep(warmup)
-    result = _measure(seconds)
-    daemon.stop()
+    result = {"notifications": backend, **_measure(seconds)}
+    runtime.stop()
     return result
 
 
@@ -139,11 +142,13 @@ def child_pyscard(seconds: float, warmup: float) -> dict[str, float]:
     return result
 
 
-def _result(proc: subprocess.Popen[str]) -> dict[str, float]:
+def _result(proc: subprocess.Popen[str]) -> dict[str, Any]:
     out, _err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"idle child failed with status {proc.returncode}")
-    result: dict[str, float] = json.loads(out.splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.splitlines()[-1])
+    if result.get("notifications", "desktop-notifier") != "desktop-notifier":
+        raise RuntimeError(f"notifications went to {result['notifications']}, not D-Bus")
     return result
 
 
@@ -170,27 +175,40 @@ def main() -> int:
 
     in_namespace()
     from bench import PcscBench, bench_unavailable
+    from notify_server import NotifyServer, dbus_unavailable, session_bus
 
-    reason = bench_unavailable()
+    reason = bench_unavailable() or dbus_unavailable()
     if reason:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
     rows = []
-    runs: list[tuple[str, list[str], dict[str, str]]] = [
-        ("cardwatch", [], dict(os.environ)),
-        ("pyscard", [], dict(os.environ)),
-    ]
     with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        address = stack.enter_context(session_bus(str(workdir)))
+        stack.enter_context(NotifyServer(address))
+
+        def cardwatch_env(name: str, base: dict[str, str]) -> dict[str, str]:
+            # Files of its own, and the session bus with the notification server.
+            env = desktop_env(workdir / name, base)
+            return dict(env, DBUS_SESSION_BUS_ADDRESS=address)
+
+        runs: list[tuple[str, list[str], dict[str, str]]] = [
+            ("cardwatch", [], cardwatch_env("cardwatch", dict(os.environ))),
+            ("pyscard", [], dict(os.environ)),
+        ]
         if args.tray:
             env = dict(os.environ)
             if not env.get("DISPLAY"):
                 from desktop import Desktop
 
-                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                 env = stack.enter_context(Desktop(workdir)).env
             backends = ["xorg"] + (["gtk"] if find_spec("gi") is not None else [])
             runs[1:1] = [
-                (f"cardwatch + tray ({b})", ["--tray"], dict(env, PYSTRAY_BACKEND=b))
+                (
+                    f"cardwatch + tray ({b})",
+                    ["--tray"],
+                    cardwatch_env(f"tray-{b}", dict(env, PYSTRAY_BACKEND=b)),
+                )
                 for b in backends
             ]
         bench = stack.enter_context(PcscBench())
@@ -218,7 +236,8 @@ def main() -> int:
         if args.parallel:
             rows = [(label, _result(proc)) for label, proc in procs]
     if args.json:
-        print(json.dumps({"seconds": args.seconds, "parallel": args.parallel, "rows": dict(rows)}))
+        figures = {"seconds": args.seconds, "parallel": args.parallel, "rows": dict(rows)}
+        print(json.dumps({**figures, "daemon": DAEMON}))
         return 0
     print()
     print(

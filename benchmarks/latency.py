@@ -4,8 +4,9 @@ On the real pcscd + vpcd bench (root; the script re-executes itself in private n
 mount namespaces), a virtual MOICA card whose certificates expire in 2 days is inserted
 ``--insertions`` times into the first vpcd reader. Three processes watch each insertion:
 
-* the daemon as ``cardwatch run --no-tray --offline`` wires it (watcher, dispatcher, check
-  workers, history, notifications through the real desktop-notifier backend);
+* the daemon as ``cardwatch run --no-tray --offline`` wires it (``tray.app.build_runtime``:
+  watcher, dispatcher, check workers, history, diagnosis, notifications through the real
+  desktop-notifier backend);
 * pyscard's CardMonitor with one observer (the baseline), in a process of its own;
 * tests/notify_server.py's notification server on a private dbus-daemon, in this process.
 
@@ -35,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    DAEMON,
     LOST_AFTER,
     Child,
     child_command,
@@ -151,6 +153,7 @@ def measure(insertions: int, workdir: Path) -> dict[str, Any]:
         "p95_over_event_ms": gap,
         "goal_ms": GOAL_MS,
         "met": gap <= GOAL_MS and not any(lost.values()),
+        "daemon": DAEMON,
         "notification": "received by tests/notify_server.py on a private dbus-daemon, sent by "
         "the real desktop-notifier backend",
         "distinct_cards": "every insertion is a card with its own card number",
@@ -184,7 +187,7 @@ def main() -> int:
     parser.add_argument("--child", choices=("daemon", "monitor"))
     args = parser.parse_args()
     if args.child == "daemon":
-        run_daemon_child(notify=True)
+        run_daemon_child()
         return 0
     if args.child == "monitor":
         run_monitor_child()

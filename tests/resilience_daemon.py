@@ -1,9 +1,14 @@
 """The daemon in a process of its own, for the resilience suite; JSON lines on stdout.
 
-It is built the way ``cardwatch run --no-tray`` builds it (``tray.app.build_daemon`` with
-the history recording reports and saving state), plus listeners that print every state and
-report as one JSON line. A line on stdin asks for something: ``stats`` prints the process's
-resident memory, thread and descriptor counts; ``quit`` (or EOF) stops the daemon.
+It is built by ``tray.app.build_runtime``, the builder ``cardwatch run --no-tray`` uses: the
+daemon with its history (every check recorded, the state saved), the diagnosis, the
+notifications (policy, notification log, and the backend ``cardwatch run`` would pick: with
+no notification service on the session bus, that is plyer, whose every notice ends as one
+warning on stderr naming the notice, or the log line where plyer is missing; the
+``started`` line names it) and the state's log line; plus listeners that print every state
+and report as one JSON line. A line on stdin asks for something: ``stats`` waits until
+every file write and notice handed in so far is done, then prints the process's resident
+memory, thread and descriptor counts; ``quit`` (or EOF) stops the daemon.
 
 Usage: python tests/resilience_daemon.py  (network checks off, as with --no-network)
 """
@@ -17,12 +22,11 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from tray.app import RunOptions, build_daemon
+from tray.app import RunOptions, build_runtime
 from tray.clock import SystemClock
 from tray.daemon.state import DaemonState
 from tray.model import ReaderReport
 from tray.net import NetworkChecks
-from tray.store.history import History
 
 
 def proc_stats() -> dict[str, int]:
@@ -73,27 +77,29 @@ def main() -> int:
             }
         )
 
-    clock = SystemClock()
-    daemon = build_daemon(RunOptions(tray=False), clock, network=NetworkChecks.off())
-    history = History.open_default(clock)
-    daemon.on_report(history.record)
-    daemon.on_state(history.save_state)
-    daemon.on_report(on_report)
-    daemon.on_state(on_state)
-    daemon.start()
-    emit({"event": "started", "pid": os.getpid()})
+    runtime = build_runtime(RunOptions(tray=False), SystemClock(), network=NetworkChecks.off())
+    runtime.on_report(on_report)
+    runtime.on_state(on_state)
+    runtime.start()
+    emit(
+        {
+            "event": "started",
+            "pid": os.getpid(),
+            "notifications": runtime.notifications.backend.name,
+        }
+    )
     try:
         for line in sys.stdin:
             command = line.strip()
             if command == "stats":
-                # Quiesce first: a history write still under way holds its temporary file open.
-                history.flush()
-                emit({"event": "stats", "checks_started": daemon.checks_started, **proc_stats()})
+                # Quiesce first: a file write still under way holds its temporary file open.
+                runtime.flush()
+                checks = runtime.daemon.checks_started
+                emit({"event": "stats", "checks_started": checks, **proc_stats()})
             elif command == "quit":
                 break
     finally:
-        daemon.stop()
-        history.close()
+        runtime.stop()
     return 0
 
 

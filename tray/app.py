@@ -1,4 +1,9 @@
-"""``cardwatch run``: the daemon wired to its event source, checker, history and tray."""
+"""``cardwatch run``: the daemon wired to its event source, checker, history and tray.
+
+:func:`build_runtime` is the one place that wires the daemon to what it runs with (history,
+diagnosis, notifications, textfile); :func:`run` adds the tray and the signals. The
+benchmarks and the resilience suite build their daemons with it too.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +22,19 @@ from .check.run import CheckOptions, Middleware, check_one
 from .check.skew import SkewThresholds
 from .check.validity import Thresholds
 from .clock import Clock, SystemClock
-from .daemon.core import Checker, Daemon, DaemonOptions
+from .daemon.core import Checker, Daemon, DaemonOptions, ReportListener, StateListener
 from .daemon.diagnosis import Verdict, diagnose
 from .daemon.events import EventSource
 from .daemon.state import DaemonState, icon_state, tooltip
 from .model import CheckReport
 from .net import CachedClockProbe, NetworkChecks
-from .notify.dispatch import Notifications
+from .notify.backends import make_backend
+from .notify.dispatch import MakeBackend, Notifications, OpenFile
 from .notify.policy import NotifySettings
 from .present.prometheus import TextfileWriter
-from .present.report import open_file, report_dir, write_report
-from .store.history import History
+from .present.report import REPORTS_DIR, open_file, report_dir, write_report
+from .store.history import HISTORY_FILE, History
+from .store.notifylog import FILE as NOTIFY_LOG_FILE
 from .store.notifylog import LogFile, log_path
 
 if TYPE_CHECKING:
@@ -121,13 +128,22 @@ def build_daemon(
     clock: Clock,
     middleware: Sequence[Middleware] = (),
     network: NetworkChecks | None = None,
+    parts: tuple[EventSource, Checker] | None = None,
 ) -> Daemon:
-    """The daemon for ``options`` (not started); ``network`` None: no network checks."""
-    net = daemon_network(network, clock) if network is not None else None
-    if options.demo:
-        source, checker = demo_parts(options.demo, clock, net, options.check_options(net))
+    """The daemon alone for ``options`` (not started); ``network`` None: no network checks.
+
+    ``parts`` (an event source and a checker) replace the demo's or PC/SC's. The daemon as
+    ``cardwatch run`` runs it, with its history, diagnosis and notifications, is
+    :func:`build_runtime`'s.
+    """
+    if parts is not None:
+        source, checker = parts
     else:
-        source, checker = pcsc_parts(clock, middleware, net, options.check_options(net))
+        net = daemon_network(network, clock) if network is not None else None
+        if options.demo:
+            source, checker = demo_parts(options.demo, clock, net, options.check_options(net))
+        else:
+            source, checker = pcsc_parts(clock, middleware, net, options.check_options(net))
     return Daemon(source, checker, clock, DaemonOptions())
 
 
@@ -140,23 +156,113 @@ def diagnoser(history: History, clock: Clock) -> Callable[[str], Verdict | None]
     return diagnose_reader
 
 
-def start_notifications(
-    settings: NotifySettings, clock: Clock, daemon: Daemon, history: History
-) -> Notifications:
-    """The notifications, fed by ``daemon``; a click opens that reader's report."""
-
-    def write(reader: str | None) -> Path:
-        # All of them: the report's diagnosis needs the card's checks on other readers too.
-        entries = history.entries()
-        return write_report(daemon.state, report_dir(), reader=reader, history=entries)
-
-    notifications = Notifications(settings, clock, write, open_file, LogFile(log_path(), clock))
-    daemon.on_state(notifications.on_state)
-    return notifications
-
-
 def _log_state(state: DaemonState) -> None:
     log.info("state %s: %s", icon_state(state).value, tooltip(state).replace("\n", " | "))
+
+
+def _write_report(daemon: Daemon, history: History, directory: Path, reader: str | None) -> Path:
+    # All of them: the report's diagnosis needs the card's checks on other readers too.
+    entries = history.entries()
+    return write_report(daemon.state, directory, reader=reader, history=entries)
+
+
+@dataclass
+class Runtime:
+    """What ``cardwatch run`` runs, all but the tray; made by :func:`build_runtime`.
+
+    Listeners added through :meth:`on_state` and :meth:`on_report` before :meth:`start` run
+    after the runtime's own (the log line, the history, the notifications, the textfile).
+    """
+
+    daemon: Daemon
+    history: History
+    notifications: Notifications
+    #: where reports are written (a notification's click, the tray's "Open report")
+    report_dir: Path
+    #: the Prometheus textfile, when one is configured
+    textfile: TextfileWriter | None = None
+
+    def on_state(self, listener: StateListener) -> None:
+        """Call ``listener`` with every state the daemon publishes (its dispatcher thread)."""
+        self.daemon.on_state(listener)
+
+    def on_report(self, listener: ReportListener) -> None:
+        """Call ``listener`` with every finished check (its dispatcher thread)."""
+        self.daemon.on_report(listener)
+
+    def write_report(self, reader: str | None = None) -> Path:
+        """Write the report of ``reader`` (None: all) now; its file. StorageError."""
+        return _write_report(self.daemon, self.history, self.report_dir, reader)
+
+    def start(self) -> None:
+        """Start watching."""
+        self.daemon.start()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every file write and notification handed in so far is done."""
+        done = self.history.flush(timeout)
+        done = self.notifications.flush(timeout) and done
+        if self.textfile is not None:
+            done = self.textfile.flush(timeout) and done
+        return done
+
+    def stop(self) -> None:
+        """Stop watching, then the notifications, and write what is left to disk."""
+        self.daemon.stop()
+        self.notifications.close()
+        self.history.close()
+        if self.textfile is not None:
+            self.textfile.close()
+
+
+def build_runtime(
+    options: RunOptions,
+    clock: Clock,
+    middleware: Sequence[Middleware] = (),
+    network: NetworkChecks | None = None,
+    *,
+    parts: tuple[EventSource, Checker] | None = None,
+    data: Path | None = None,
+    notify_backend: MakeBackend = make_backend,
+    open_report: OpenFile = open_file,
+) -> Runtime:
+    """The daemon wired as ``cardwatch run`` wires it, without the tray (not started).
+
+    The daemon (``options.demo``'s simulated readers, else PC/SC; ``parts``, an event source
+    and a checker, replace either), its state logged, every check recorded in the history and
+    diagnosed from it, the state saved for ``cardwatch status``, the notifications (policy,
+    ``notify_backend``, notification log; a click writes the reader's report and hands it to
+    ``open_report``), and the Prometheus textfile when ``options`` names one.
+
+    ``network`` None: no network checks. ``data``: the directory of the history, the state,
+    the notification log and the reports; None, the user data dir.
+    """
+    daemon = build_daemon(options, clock, middleware, network, parts)
+    daemon.on_state(_log_state)
+    if data is None:
+        history = History.open_default(clock)
+        notify_log = LogFile(log_path(), clock)
+        reports = report_dir()
+    else:
+        history = History(data / HISTORY_FILE, clock)
+        notify_log = LogFile(data / NOTIFY_LOG_FILE, clock)
+        reports = data / REPORTS_DIR
+    daemon.on_report(history.record)
+    daemon.diagnose_with(diagnoser(history, clock))
+    daemon.on_state(history.save_state)
+
+    def write(reader: str | None) -> Path:
+        return _write_report(daemon, history, reports, reader)
+
+    notifications = Notifications(
+        options.notify, clock, write, open_report, notify_log, notify_backend
+    )
+    daemon.on_state(notifications.on_state)
+    textfile = None
+    if options.prometheus_textfile:
+        textfile = TextfileWriter(Path(options.prometheus_textfile))
+        daemon.on_state(textfile.on_state)
+    return Runtime(daemon, history, notifications, reports, textfile)
 
 
 class _TrayActions:
@@ -293,19 +399,8 @@ def _run_blocked(
     options: RunOptions, middleware: Sequence[Middleware], network: NetworkChecks | None
 ) -> int:
     clock = SystemClock()
-    daemon = build_daemon(options, clock, middleware, network)
-    daemon.on_state(_log_state)
-    history = History.open_default(clock)
-    daemon.on_report(history.record)
-    daemon.diagnose_with(diagnoser(history, clock))
-    daemon.on_state(history.save_state)
-    closers = [history.close]
-    notifications = start_notifications(options.notify, clock, daemon, history)
-    closers.insert(0, notifications.close)
-    if options.prometheus_textfile:
-        textfile = TextfileWriter(Path(options.prometheus_textfile))
-        daemon.on_state(textfile.on_state)
-        closers.append(textfile.close)
+    runtime = build_runtime(options, clock, middleware, network)
+    daemon = runtime.daemon
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -315,13 +410,15 @@ def _run_blocked(
         signal.signal(signum, on_signal)
     tray = None
     if options.tray:
-        actions = _TrayActions(daemon, stopping, report_dir(), history, _autostart_entries())
+        actions = _TrayActions(
+            daemon, stopping, runtime.report_dir, runtime.history, _autostart_entries()
+        )
         tray = _make_tray(actions, daemon.state)
     if tray is not None:
         daemon.on_state(tray.update)
         shown_tray = tray
         actions.on_change = lambda: shown_tray.update(daemon.state)
-    daemon.start()
+    runtime.start()
     try:
         if tray is None:
             _block_stop_signals(False)
@@ -344,7 +441,5 @@ def _run_blocked(
                 log.warning("the tray icon went away; Cardwatch keeps watching without it")
                 stopping.wait()
     finally:
-        daemon.stop()
-        for close in closers:
-            close()
+        runtime.stop()
     return 0

@@ -117,6 +117,12 @@ class Notifications:
 
     # -- life cycle -----------------------------------------------------------------------
 
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every notice and log write handed in so far is done; False on timeout."""
+        sent = self.backend.flush(timeout)
+        written = self._log_file.flush(timeout) if self._log_file is not None else True
+        return sent and written
+
     def close(self) -> None:
         """Stop the backend and write the log."""
         self.backend.close()

@@ -41,9 +41,13 @@ def as_check_report(state: DaemonState) -> CheckReport:
     return CheckReport(when, service, reports, reader_item, current_language(), clock=state.clock)
 
 
+#: the reports' folder in the data dir
+REPORTS_DIR = "reports"
+
+
 def report_dir() -> Path:
     """Where reports are written (the user data dir)."""
-    return data_dir() / "reports"
+    return data_dir() / REPORTS_DIR
 
 
 def write_report(
