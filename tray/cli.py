@@ -486,7 +486,7 @@ def _autostart(args: argparse.Namespace) -> int:
             found = entries.disable()
         else:
             found = entries.status()
-    except (OSError, StorageError) as exc:
+    except (OSError, StorageError, autostart.UnsafeCommand) as exc:
         print(
             _("Cardwatch could not change its start at login: {error}.").format(error=exc),
             file=sys.stderr,
