@@ -336,3 +336,57 @@ def test_cli_runs_as_a_module_for_the_fallback_command() -> None:
         [sys.executable, "-m", "tray", "--version"], capture_output=True, text=True, check=True
     )
     assert result.stdout.startswith("cardwatch ")
+
+
+# -- hostile install paths ---------------------------------------------------------------
+
+INJECTIONS = [
+    "/opt/card\nExec=/bin/touch /tmp/pwned\n",
+    "/opt/card\rExecStartPre=/bin/touch /tmp/pwned\r",
+    "/opt/card\x1b]0;pwned\x07",
+    "/opt/card\x85watch",
+]
+
+
+@pytest.mark.parametrize("path", INJECTIONS)
+def test_a_control_character_in_the_path_cannot_inject_a_second_exec_line(path: str) -> None:
+    with pytest.raises(autostart.UnsafeCommand):
+        quote_exec([path, "run"])
+    with pytest.raises(autostart.UnsafeCommand):
+        quote_arg(path)
+
+
+@pytest.mark.parametrize("kind", ["xdg", "systemd"])
+@pytest.mark.parametrize("path", INJECTIONS[:2])
+def test_enabling_with_a_newline_or_cr_in_the_path_writes_nothing(
+    tmp_path: Path, kind: str, path: str
+) -> None:
+    home = tmp_path / "home"
+    entries = for_platform("linux", home, {})
+    with pytest.raises(autostart.UnsafeCommand):
+        entries.enable([path], kind=kind)
+    written = [p for p in home.rglob("*") if p.is_file()] if home.exists() else []
+    assert written == []
+    for entry in entries.entries:  # called directly, each format refuses too
+        with pytest.raises(autostart.UnsafeCommand):
+            entry.enable([path])
+    for text in (p.read_text("utf-8") for p in home.rglob("*") if p.is_file()):
+        assert "pwned" not in text
+
+
+def test_launchagent_refuses_a_control_character_in_the_path(tmp_path: Path) -> None:
+    with pytest.raises(autostart.UnsafeCommand):
+        LaunchAgentAutostart(tmp_path).enable(["/Applications/Card\nwatch"])
+    assert not (tmp_path / "Library").exists()
+
+
+def test_cli_names_an_unsafe_install_path_instead_of_writing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setattr(autostart, "current_command", lambda: ("/opt/x\nExec=/bin/true",))
+    assert cli.main(["autostart", "enable"]) == 3
+    err = capsys.readouterr().err
+    assert "control character" in err and "Traceback" not in err
+    assert not (tmp_path / ".config" / "autostart" / "cardwatch.desktop").exists()

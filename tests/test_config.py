@@ -538,3 +538,98 @@ def test_config_show_exits_1_for_each_bad_value_and_shows_its_default(
     expected = getattr(getattr(Config(), table), key)
     assert shown == (list(expected) if isinstance(expected, tuple) else expected)
     assert _digest(path) == before
+
+
+# -- a hostile config file: bounded work, a problem line, and Cardwatch still starts -----------
+
+
+def _run_cli(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The installed command in a child, so that a hang fails the test instead of blocking it."""
+    env = {**os.environ, "LANGUAGE": "en"}
+    return subprocess.run(
+        [str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_version_never_reads_the_config() -> None:
+    done = _run_cli(["--config", "/dev/zero", "--version"])
+    assert done.returncode == 0 and done.stdout.startswith("cardwatch "), done.stderr
+    assert done.stderr == ""
+
+
+def test_dev_zero_as_config_is_refused_with_a_problem_line() -> None:
+    done = _run_cli(["--config", "/dev/zero", "config", "show", "--json"])
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        "/dev/zero: not a regular file (a device, pipe or socket), not read; "
+        "using the defaults for every setting\n"
+    )
+    assert json.loads(done.stdout)["config"]["check"]["expiry_warn_days"] == 60
+
+
+def test_a_fifo_as_config_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    done = _run_cli(["--config", str(fifo), "check", "--demo"])  # a hang fails by timeout
+    assert done.returncode == 0, done.stderr
+    assert "not a regular file" in done.stderr and "Result: OK" in done.stdout
+
+
+def test_a_file_over_one_mib_is_refused_unread(tmp_path: Path) -> None:
+    path = _write(tmp_path, "# padding\n" * 110_000 + "[check]\nexpiry_warn_days = 90\n")
+    loaded = read_config(path)
+    assert [p.message for p in loaded.problems] == [
+        f"{path}: larger than 1024 KiB, not read; using the defaults for every setting"
+    ]
+    assert loaded.config.check.expiry_warn_days == 60
+    assert len(load_config(path.read_bytes(), path).problems) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a = " + "[" * 5000 + "]" * 5000 + "\n",
+        "[check]\nexpiry_warn_days = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n",
+        "[check]\nexpiry_warn_days = [[[1]]]\n",
+    ],
+    ids=["arrays", "inline-tables", "one-level-too-deep"],
+)
+def test_nesting_deeper_than_the_schema_is_one_problem_not_a_traceback(text: str) -> None:
+    loaded = load_config(text, SOURCE)
+    assert len(loaded.problems) == 1
+    assert "nested deeper than any setting allows" in loaded.problems[0].message
+    assert loaded.problems[0].line in (1, 2)
+    assert loaded.config == Config()
+
+
+def test_run_starts_with_a_deeply_nested_config(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[ui]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
+    done = _run_cli(["--config", str(path), "check", "--demo"])
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "nested deeper" in done.stderr
+
+
+def test_brackets_in_strings_comments_and_headers_are_not_nesting() -> None:
+    text = (
+        "# [[[[[[ a comment\n"
+        "[[extra.tables]]\n"
+        's = "[[[[ \\" {{{{"\n'
+        "t = '[[[['\n"
+        "u = '''\n[[[[[[\n'''\n"
+        "[check]\n"
+        "expiry_warn_days = 90 # {{{{\n"
+    )
+    loaded = load_config(text, SOURCE)
+    assert loaded.config.check.expiry_warn_days == 90
+    assert all("nested" not in p.message for p in loaded.problems)
+
+
+def test_thousands_of_unknown_keys_give_a_bounded_number_of_problems() -> None:
+    text = "[check]\n" + "".join(f"unknown_{n} = {n}\n" for n in range(6000))
+    text += "expiry_warn_days = 90\n"
+    text += "".join(f"[table_{n}]\n" for n in range(100))
+    loaded = load_config(text, SOURCE)
+    assert len(loaded.problems) == 21
+    assert loaded.problems[-1].message == "config.toml: 6080 more unknown keys ignored"
+    assert all(p.warning for p in loaded.problems)
+    assert loaded.config.check.expiry_warn_days == 90

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -309,3 +310,33 @@ def test_an_idle_writer_starts_no_thread() -> None:
     assert threading.active_count() == before
     assert writer.flush(1)
     writer.close()
+
+
+def test_the_log_file_is_private_whatever_the_umask_and_never_follows_a_symlink(
+    tmp_path: Path,
+) -> None:
+    import logging as _logging
+
+    from tray.store import logfile
+
+    folder = tmp_path / "log"
+    folder.mkdir(mode=0o755)
+    old = os.umask(0o022)
+    try:
+        path = folder / "cardwatch.log"
+        path.write_text("old\n")
+        path.chmod(0o644)
+        assert logfile.attach(path=path) == path
+        root = _logging.getLogger()
+        handler = root.handlers[-1]
+        root.removeHandler(handler)
+        handler.close()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        target = tmp_path / "target"
+        target.write_text("")
+        link = folder / "linked.log"
+        link.symlink_to(target)
+        assert logfile.attach(path=link) is None  # refused, logged to stderr only
+    finally:
+        os.umask(old)

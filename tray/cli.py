@@ -486,7 +486,7 @@ def _autostart(args: argparse.Namespace) -> int:
             found = entries.disable()
         else:
             found = entries.status()
-    except (OSError, StorageError) as exc:
+    except (OSError, StorageError, autostart.UnsafeCommand) as exc:
         print(
             _("Cardwatch could not change its start at login: {error}.").format(error=exc),
             file=sys.stderr,
@@ -515,7 +515,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--lang")
     early.add_argument("--config")
+    early.add_argument("--version", action="store_true")
     known, _rest = early.parse_known_args(argv)
+    if known.version:  # never reads the config: a broken one must not hide the version
+        print(f"cardwatch {__version__}")
+        return 0
     path = config_path(known.config)
     set_language(known.lang or read_config(path).config.ui.language or None)
     loaded = read_config(path)  # again, so that its problems are in the chosen language

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -382,6 +383,23 @@ def _whole_file(source: Path, what: str, line: int | None = None) -> Loaded:
     return Loaded(Config(), (ConfigProblem("", line, message),), source)
 
 
+def _too_large(source: Path) -> Loaded:
+    return _whole_file(
+        source,
+        _("larger than {size} KiB, not read").format(size=MAX_CONFIG_BYTES // 1024),
+    )
+
+
+def _too_deep(source: Path, line: int | None) -> Loaded:
+    return _whole_file(
+        source,
+        _("values nested deeper than any setting allows ({depth} levels)").format(
+            depth=MAX_NESTING
+        ),
+        line,
+    )
+
+
 def _unknown(
     source: Path, text: str, name: str, choices: list[str], table: str | None
 ) -> ConfigProblem:
@@ -400,8 +418,70 @@ def _unknown(
     return ConfigProblem(f"{table}.{name}" if table else name, line, message, warning=True)
 
 
+#: a config file larger than this is refused unread (the documented file is a few KiB)
+MAX_CONFIG_BYTES = 1024 * 1024
+#: brackets and braces nest at most this deep in a valid file: ``table = {key = [items]}``
+MAX_NESTING = 2
+#: unknown keys reported one by one; the rest are counted in one more problem
+MAX_UNKNOWN_REPORTED = 20
+
+
+def _skip_string(text: str, i: int) -> int:
+    """The index after the TOML string starting at ``text[i]`` (a quote)."""
+    quote = text[i]
+    delim = quote * 3 if text.startswith(quote * 3, i) else quote
+    j = i + len(delim)
+    while j < len(text):
+        if quote == '"' and text[j] == "\\":
+            j += 2
+            continue
+        if text.startswith(delim, j):
+            return j + len(delim)
+        if len(delim) == 1 and text[j] == "\n":
+            return j  # unterminated: the parser will say so
+        j += 1
+    return j
+
+
+def _nesting(text: str) -> tuple[int, int]:
+    """The deepest nesting of arrays and inline tables in ``text``, and the line reaching it.
+
+    A cheap scan before parsing: the parser recurses once per level, so a file of nothing but
+    brackets would exhaust Python's stack before any problem could be named.
+    """
+    depth = deepest = 0
+    deepest_line = line = 1
+    at_line_start = True
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c in "\"'":
+            i = _skip_string(text, i)
+            at_line_start = False
+            continue
+        if c == "#" or (c == "[" and depth == 0 and at_line_start):
+            end = text.find("\n", i)  # a comment, or a [table] header
+            i = len(text) if end < 0 else end
+            continue
+        if c == "\n":
+            line += 1
+            at_line_start = True
+        elif c in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, deepest_line = depth, line
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        if not c.isspace():
+            at_line_start = False
+        i += 1
+    return deepest, deepest_line
+
+
 def load_config(data: str | bytes, source: Path) -> Loaded:
     """The settings in ``data`` (the text of ``source``), with defaults for what is wrong."""
+    if len(data) > MAX_CONFIG_BYTES:
+        return _too_large(source)
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
@@ -414,8 +494,13 @@ def load_config(data: str | bytes, source: Path) -> Loaded:
     else:
         text = data
     text = text.removeprefix("\ufeff")
+    deepest, deepest_line = _nesting(text)
+    if deepest > MAX_NESTING:
+        return _too_deep(source, deepest_line)
     try:
         document = tomllib.loads(text)
+    except RecursionError:  # the scan above missed a form of nesting: still only a problem
+        return _too_deep(source, None)
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"at line (\d+)", str(exc))
         line = int(found.group(1)) if found else None
@@ -427,9 +512,18 @@ def load_config(data: str | bytes, source: Path) -> Loaded:
         )
     problems: list[ConfigProblem] = []
     values: dict[str, dict[str, Any]] = {table: {} for table in SCHEMA}
+    unknown = 0
+
+    def note_unknown(name: str, choices: list[str], table: str | None) -> None:
+        # Finding a key's line scans the text: bounded work means a bounded number of them.
+        nonlocal unknown
+        unknown += 1
+        if unknown <= MAX_UNKNOWN_REPORTED:
+            problems.append(_unknown(source, text, name, choices, table))
+
     for table, content in document.items():
         if table not in SCHEMA:
-            problems.append(_unknown(source, text, table, list(SCHEMA), None))
+            note_unknown(table, list(SCHEMA), None)
             continue
         if not isinstance(content, dict):
             line = _line_of(text, table, None)
@@ -446,7 +540,7 @@ def load_config(data: str | bytes, source: Path) -> Loaded:
         for key, value in content.items():
             check = SCHEMA[table].get(key)
             if check is None:
-                problems.append(_unknown(source, text, key, list(SCHEMA[table]), table))
+                note_unknown(key, list(SCHEMA[table]), table)
                 continue
             converted, allowed = check(value)
             if allowed is not None:
@@ -456,6 +550,12 @@ def load_config(data: str | bytes, source: Path) -> Loaded:
                 problems.append(_problem(source, text, table, key, what))
                 continue
             values[table][key] = converted
+    if unknown > MAX_UNKNOWN_REPORTED:
+        more = unknown - MAX_UNKNOWN_REPORTED
+        message = _("{where}: {count} more unknown keys ignored").format(
+            where=_where(source, None), count=more
+        )
+        problems.append(ConfigProblem("", None, message, warning=True))
     explicit = {f"{table}.{key}" for table, given in values.items() for key in given}
     values["check"] = _consistent_expiry(values["check"], source, text, problems)
     values["clock"] = _consistent_clock(values["clock"], source, text, problems)
@@ -524,9 +624,13 @@ def _consistent_clock(
 
 
 def read_config(path: Path) -> Loaded:
-    """The settings in the file at ``path``; a missing file means the defaults, silently."""
+    """The settings in the file at ``path``; a missing file means the defaults, silently.
+
+    Only a regular file of at most :data:`MAX_CONFIG_BYTES` is read: a FIFO would block
+    start-up (it is opened non-blocking and refused), and ``/dev/zero`` would never end.
+    """
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return Loaded(Config(), (), path)
     except IsADirectoryError:
@@ -534,6 +638,21 @@ def read_config(path: Path) -> Loaded:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return _whole_file(path, _("cannot be read ({reason})").format(reason=reason))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            return _whole_file(path, _("this is a directory, not a file"))
+        if not stat.S_ISREG(info.st_mode):
+            return _whole_file(path, _("not a regular file (a device, pipe or socket), not read"))
+        if info.st_size > MAX_CONFIG_BYTES:
+            return _too_large(path)
+        with os.fdopen(os.dup(fd), "rb") as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)  # it may have grown since fstat
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return _whole_file(path, _("cannot be read ({reason})").format(reason=reason))
+    finally:
+        os.close(fd)
     return load_config(data, path)
 
 

@@ -17,13 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .core import AutostartStatus, current_command, off, resolve_command
+from .core import (
+    AutostartStatus,
+    UnsafeCommand,
+    current_command,
+    off,
+    refuse_control_characters,
+    resolve_command,
+)
 from .windows import Registry
 
 __all__ = [
     "Autostart",
     "AutostartStatus",
     "Entry",
+    "UnsafeCommand",
     "current_command",
     "exit_code",
     "for_platform",
@@ -51,6 +59,7 @@ class Autostart:
 
     def enable(self, command: Sequence[str], kind: str | None = None) -> AutostartStatus:
         """Write the entry of ``kind`` (default: the platform's) and remove the others."""
+        refuse_control_characters(command)
         chosen = next((e for e in self.entries if e.kind == kind), self.entries[0])
         for other in self.entries:
             if other is not chosen:

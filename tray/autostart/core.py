@@ -15,6 +15,32 @@ from ..i18n import _
 GUI_SCRIPT = "cardwatch-tray"
 
 
+class UnsafeCommand(ValueError):
+    """A path of the command holds a control character no entry format can carry safely."""
+
+
+def _is_control(ch: str) -> bool:
+    code = ord(ch)
+    return code < 0x20 or 0x7F <= code < 0xA0 or code in (0x2028, 0x2029)
+
+
+def refuse_control_characters(command: Sequence[str]) -> None:
+    """Raise :class:`UnsafeCommand` when an argument holds a control character.
+
+    A newline or carriage return in an install path would end the ``Exec=`` or ``ExecStart=``
+    line and start another key; no Cardwatch install path needs one, so each format refuses
+    them before writing rather than trusting its own escaping alone.
+    """
+    for arg in command:
+        bad = next((ch for ch in arg if _is_control(ch)), None)
+        if bad is not None:
+            raise UnsafeCommand(
+                _("the path {path} holds a control character (U+{code:04X})").format(
+                    path=ascii(arg), code=ord(bad)
+                )
+            )
+
+
 @dataclass(frozen=True)
 class AutostartStatus:
     """Whether Cardwatch starts at login, through which entry, and whether that still works."""

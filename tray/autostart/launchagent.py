@@ -10,14 +10,16 @@ from xml.parsers.expat import ExpatError
 
 from ..i18n import _
 from ..store.files import atomic_write_bytes
-from .core import AutostartStatus, judge, off, remove
+from .core import AutostartStatus, judge, off, refuse_control_characters, remove
 
 KIND = "launchagent"
 LABEL = "org.cardwatch.tray"
 
 
 def agent(command: Sequence[str]) -> dict[str, Any]:
-    """The LaunchAgent's keys."""
+    """The LaunchAgent's keys (control characters in the command are refused: XML 1.0
+    cannot carry most of them and launchd would not start such a path anyway)."""
+    refuse_control_characters(command)
     return {
         "Label": LABEL,
         "ProgramArguments": list(command),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..store.files import atomic_write_text
-from .core import AutostartStatus, config_home, judge, off, remove
+from .core import AutostartStatus, config_home, judge, off, refuse_control_characters, remove
 
 KIND = "systemd"
 UNIT = "cardwatch.service"
@@ -22,7 +22,12 @@ TARGET = "graphical-session.target"
 
 
 def quote_arg(arg: str) -> str:
-    """One ExecStart argument in systemd's syntax (quotes, C escapes, ``%%`` and ``$$``)."""
+    """One ExecStart argument in systemd's syntax (quotes, C escapes, ``%%`` and ``$$``).
+
+    Control characters are refused (:class:`~.core.UnsafeCommand`): systemd ends a line at a
+    CR as well as at a newline, so one in a path would start another directive.
+    """
+    refuse_control_characters((arg,))
     escaped = arg.replace("%", "%%").replace("$", "$$")
     if escaped and not any(c in escaped for c in " \t\n\"'\\;"):
         return escaped

@@ -13,7 +13,15 @@ from pathlib import Path
 
 from ..i18n import _
 from ..store.files import atomic_write_text
-from .core import AutostartStatus, config_home, data_home, judge, off, remove
+from .core import (
+    AutostartStatus,
+    config_home,
+    data_home,
+    judge,
+    off,
+    refuse_control_characters,
+    remove,
+)
 
 KIND = "xdg"
 FILE_NAME = "cardwatch.desktop"
@@ -27,7 +35,12 @@ _ESCAPED_IN_QUOTES = set('"`$\\')
 
 
 def quote_exec(command: Sequence[str]) -> str:
-    """``command`` as the value of an Exec key (already string-escaped for the file)."""
+    """``command`` as the value of an Exec key (already string-escaped for the file).
+
+    Control characters are refused (:class:`~.core.UnsafeCommand`): a newline would end the
+    line and start another key.
+    """
+    refuse_control_characters(command)
     parts = []
     for arg in command:
         if arg and not (set(arg) & _RESERVED):

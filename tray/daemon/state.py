@@ -160,7 +160,12 @@ def reader_line(state: ReaderState, clock: CheckItem | None = None) -> str:
 
 
 def tooltip(state: DaemonState) -> str:
-    """The tray tooltip: the service fault, or one line per reader."""
+    """The tray tooltip as plain text (unescaped: the tray makes each line safe)."""
+    return "\n".join(tooltip_lines(state))
+
+
+def tooltip_lines(state: DaemonState) -> tuple[str, ...]:
+    """The tray tooltip's lines: the service fault, or one line per reader."""
     lines = [_("Cardwatch")]
     if state.service_up is False and state.service_item is not None:
         lines.append(state.service_item.summary)
@@ -175,7 +180,7 @@ def tooltip(state: DaemonState) -> str:
     lines += diagnosis_lines(state)
     if state.paused:
         lines.append(_("Notifications paused"))
-    return "\n".join(lines)
+    return tuple(lines)
 
 
 def shown_diagnoses(state: DaemonState) -> list[Verdict]:

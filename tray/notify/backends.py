@@ -12,6 +12,14 @@ daemon's dispatcher or the tray's main thread.
 * **plyer** where desktop-notifier cannot run: no clicks, so the message says where the
   report file is; nothing can be withdrawn.
 * **a log line** when there is no notification service at all: the daemon keeps running.
+  plyer is not tried when desktop-notifier found no service on Linux: plyer would call the
+  same absent service through ``notify-send``/``gdbus`` and lose every notice silently.
+
+Titles and bodies hold card labels, card numbers and reader names: each backend makes them
+safe for its sink with :mod:`tray.present.safe` (markup-escaped where the server may parse
+markup: D-Bus servers on Linux; control and bidi characters escaped everywhere).
+A notice that cannot be shown is logged: the first failure of each kind as a warning naming
+the notice, the repeats of that kind at debug level (no log line per notice).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..i18n import _, sentences
+from ..present import safe
 from .policy import Notice, Urgency
 
 log = logging.getLogger(__name__)
@@ -35,6 +45,43 @@ log = logging.getLogger(__name__)
 APP_NAME = "Cardwatch"
 #: how long the start-up probe of the notification service may take
 PROBE_SECONDS = 5.0
+#: D-Bus notification servers (Linux, BSD) may parse markup in the body (the spec's
+#: body-markup; dunst in the summary too); the native centres of Windows and macOS do not
+MARKUP = not sys.platform.startswith(("win", "darwin"))
+
+
+def title_text(notice: Notice, markup: bool = MARKUP) -> str:
+    """The notice's title, safe for the notification server."""
+    return safe.notification(notice.title, markup=markup)
+
+
+def body_text(notice: Notice, markup: bool = MARKUP) -> str:
+    """The notice's body, each line safe for the server (a newline in card text cannot pass)."""
+    return "\n".join(safe.notification(line, markup=markup) for line in notice.lines)
+
+
+class FailureLog:
+    """Logs a notice that could not be shown: once per kind as a warning, then at debug."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, kind: str, notice: Notice | None, exc: BaseException) -> None:
+        what = safe.terminal(notice.title) if notice is not None else kind
+        with self._lock:
+            first = kind not in self._seen
+            self._seen.add(kind)
+        if first:
+            log.warning(
+                "notification not shown (%s: %s): %s; further failures of this kind are "
+                "logged at debug level",
+                kind,
+                safe.terminal(str(exc) or type(exc).__name__),
+                what,
+            )
+        else:
+            log.debug("notification not shown (%s): %s", kind, what, exc_info=exc)
 
 
 @dataclass(frozen=True)
@@ -89,6 +136,7 @@ class DesktopNotifierBackend:
             raise BackendUnavailable(f"desktop-notifier cannot be imported ({exc})") from exc
         self._dn = dn
         self._callbacks = callbacks
+        self._failed = FailureLog()
         self._loop = asyncio.new_event_loop()
         self._notifier = dn.DesktopNotifier(app_name=APP_NAME, app_icon=None)
         # slot → desktop-notifier's identifier of its live notification
@@ -124,8 +172,8 @@ class DesktopNotifierBackend:
                     arg.set()
                 else:
                     await self._withdraw(arg)
-            except Exception:  # one failed send must not end the loop
-                log.exception("the notification %s failed", what)
+            except Exception as exc:  # one failed send must not end the loop
+                self._failed(f"{what}: {type(exc).__name__}", arg if what == "show" else None, exc)
 
     def _put(self, what: str, arg: Any) -> None:
         queue_ = self._queue
@@ -171,8 +219,8 @@ class DesktopNotifierBackend:
         }[notice.urgency]
         icon_path = _icon_path(notice.urgency)
         notification = dn.Notification(
-            title=notice.title,
-            message=notice.body,
+            title=title_text(notice),
+            message=body_text(notice),
             urgency=urgency,
             icon=dn.Icon(path=icon_path) if icon_path is not None else None,
             buttons=tuple(buttons),
@@ -226,6 +274,7 @@ class PlyerBackend:
             raise BackendUnavailable(f"plyer cannot be imported ({exc})") from exc
         self._notification = notification
         self._report_file = report_file
+        self._failed = FailureLog()
         self._jobs: queue.Queue[Notice | threading.Event | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="cw-notify", daemon=True)
         self._thread.start()
@@ -255,15 +304,20 @@ class PlyerBackend:
                 continue
             try:
                 path = self._report_file(notice)
-                message = notice.body
+                message = body_text(notice)
                 if path is not None:
-                    where = _("The report is in {path}").format(path=path)
+                    where = safe.notification(
+                        _("The report is in {path}").format(path=path), markup=MARKUP
+                    )
                     message = sentences(message, where) if message else where
                 self._notification.notify(
-                    title=notice.title, message=message, app_name=APP_NAME, timeout=notice.timeout
+                    title=title_text(notice),
+                    message=message,
+                    app_name=APP_NAME,
+                    timeout=notice.timeout,
                 )
             except Exception as exc:  # no implementation for this platform, service gone
-                log.warning("notification not shown (%s): %s", exc, notice.title)
+                self._failed(type(exc).__name__, notice, exc)
 
 
 class LogBackend:
@@ -273,7 +327,8 @@ class LogBackend:
 
     def show(self, notice: Notice) -> None:
         """Log ``notice``."""
-        log.warning("%s: %s", notice.title, notice.body.replace("\n", " | "))
+        lines = " | ".join(safe.terminal(line) for line in notice.lines)
+        log.warning("%s: %s", safe.terminal(notice.title), lines)
 
     def withdraw(self, slot: str) -> None:
         """Nothing to withdraw."""
@@ -302,6 +357,8 @@ def make_backend(
         except BackendUnavailable as exc:
             causes.append(exc.cause)
             log.info("%s: %s", name, exc.cause)
+            if name == "desktop-notifier" and MARKUP and exc.cause.startswith("no notification"):
+                break  # plyer would use the same absent D-Bus service and fail silently
     log.warning(
         "no desktop notifications (%s); Cardwatch keeps watching and logs what it would notify",
         "; ".join(causes) or "none configured",

@@ -93,11 +93,18 @@ class Notice:
     card: str
     key: str
     title: str
-    body: str
+    #: the body's lines; a line may hold card or reader text, so the backends make each
+    #: safe for their sink (tray/present/safe.py) and join them there
+    lines: tuple[str, ...]
     urgency: Urgency
     #: seconds until the server may hide it (0: stays until acted on)
     timeout: int = 0
     snooze: bool = True
+
+    @property
+    def body(self) -> str:
+        """The body as plain text (unescaped: for tests and the log, never a sink)."""
+        return "\n".join(self.lines)
 
 
 @dataclass(frozen=True)
@@ -293,7 +300,7 @@ def _due(finding: Finding, told: Mapping[str, Told], now: datetime, window: time
     )
 
 
-def _body(where: str, findings: list[Finding]) -> str:
+def _body(where: str, findings: list[Finding]) -> tuple[str, ...]:
     first = findings[0]
     lines = [where, first.detail]
     if first.advice:
@@ -301,7 +308,7 @@ def _body(where: str, findings: list[Finding]) -> str:
     others = [f.title for f in findings[1:] if f.title != first.title]
     if others:
         lines.append(_("Also: {problems}").format(problems=join_list(dict.fromkeys(others))))
-    return "\n".join(line for line in lines if line)
+    return tuple(line for line in lines if line)
 
 
 def _slot(
@@ -352,7 +359,7 @@ def _notice(
         card=card,
         key=first.key if first else "",
         title=first.title if first else "",
-        body=_body(where, findings) if findings else "",
+        lines=_body(where, findings) if findings else (),
         urgency=first.urgency if first else Urgency.NORMAL,
     )
 
@@ -365,7 +372,7 @@ def service_back() -> Notice:
         card=SERVICE_SLOT,
         key="service_up",
         title=_("Smart-card service running again"),
-        body=_("Cardwatch checks the cards again."),
+        lines=(_("Cardwatch checks the cards again."),),
         urgency=Urgency.LOW,
         timeout=10,
         snooze=False,

@@ -1,4 +1,8 @@
-"""The check as terminal text: numbered items, PASS/WARN/FAIL/SKIP, cause and advice."""
+"""The check as terminal text: numbered items, PASS/WARN/FAIL/SKIP, cause and advice.
+
+Every piece that may hold card or reader text passes :func:`.safe.terminal` before it is
+coloured: the only escape sequences in the output are Cardwatch's own colours.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from ..model import (
     RevocationStatus,
     Status,
 )
+from .safe import terminal
 from .words import cert_days_left, health_label
 
 _COLOURS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "90"}
@@ -76,10 +81,11 @@ def _wrap(text: str, indent: str) -> list[str]:
 
 def _item_lines(item: CheckItem, paint: _Painter) -> list[str]:
     label = status_label(item.status)
-    head = f"{int(item.item):>2} {paint(_pad(label, 4), _COLOURS[item.status])}  {item.summary}"
+    summary = terminal(item.summary)
+    head = f"{int(item.item):>2} {paint(_pad(label, 4), _COLOURS[item.status])}  {summary}"
     lines = [head]
     if item.advice:
-        lines += _wrap("→ " + item.advice, "         ")
+        lines += _wrap("→ " + terminal(item.advice), "         ")
     return lines
 
 
@@ -87,10 +93,10 @@ def _cert_lines(cert: CertInfo) -> list[str]:
     left = cert_days_left(cert.days_left)
     kind = _("CA certificate") if cert.is_ca else (cert.label or cert.slot)
     lines = [
-        "     • " + labelled(kind, cert.common_name or cert.subject),
+        "     • " + terminal(labelled(kind, cert.common_name or cert.subject)),
         "       "
         + _("serial {serial} · valid {start} → {end} ({left})").format(
-            serial=cert.serial,
+            serial=terminal(cert.serial),
             start=cert.not_before.strftime("%Y-%m-%d"),
             end=cert.not_after.strftime("%Y-%m-%d"),
             left=left,
@@ -132,7 +138,7 @@ def render(report: CheckReport, *, colour: bool = False) -> str:
     if report.reader_item is not None:
         out += _item_lines(report.reader_item, paint)
     for reader in report.readers:
-        out += ["", paint(_("Reader: {name}").format(name=reader.reader), "1")]
+        out += ["", paint(_("Reader: {name}").format(name=terminal(reader.reader)), "1")]
         for item in reader.items:
             out += _item_lines(item, paint)
         if reader.certificates:

@@ -1,13 +1,14 @@
 """The report as one self-contained HTML page (inline CSS, no scripts, nothing fetched).
 
 Pure: data in, text out. Every string that comes from a card, a reader or a translation
-passes :func:`html.escape` — a certificate subject may hold markup.
+passes :func:`.safe.html_text` (escaped, control and bidi characters shown as ``\\U202E``) —
+a certificate subject may hold markup; a value that is wholly data is isolated in ``<bdi>``
+so that right-to-left text in it cannot reorder Cardwatch's own words.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from html import escape
 
 from .. import __version__
 from ..i18n import _, labelled
@@ -24,6 +25,7 @@ from .report_content import (
     pin_state_text,
     reader_notes,
 )
+from .safe import html_isolated, html_text
 
 _HEALTH_CLASS = {
     Health.OK: "ok",
@@ -89,8 +91,13 @@ footer { color: var(--muted); font-size: .85rem; margin-top: 1.5rem; }
 """
 
 
-def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+_e = html_text  # every text and attribute value: escaped, control and bidi characters shown
+_bdi = html_isolated  # a value that is wholly data (reader name, card number): isolated too
+
+
+def _reader_words(name: str) -> str:
+    """ "Reader: {name}" with the name isolated: an RTL name cannot reverse the words."""
+    return _e(_("Reader: {name}")).format(name=_bdi(name))
 
 
 def _tag(tag: str, text: str) -> str:
@@ -115,8 +122,7 @@ def _items(items: Iterable[CheckItem]) -> str:
 def _summary(step: FirstStep) -> str:
     where = ""
     if step.reader is not None:
-        where_text = _("Reader: {name}").format(name=step.reader)
-        where = f'<p class="where">{_e(where_text)}</p>'
+        where = f'<p class="where">{_reader_words(step.reader)}</p>'
     action = ""
     first = _("What to do first")
     if step.action:
@@ -134,7 +140,7 @@ def _rows(rows: Iterable[tuple[str, str]], mono: Sequence[str] = ()) -> str:
     out = []
     for label, value in rows:
         cls = ' class="mono"' if label in mono else ""
-        out.append(f"<tr><th>{_e(label)}</th><td{cls}>{_e(value)}</td></tr>")
+        out.append(f"<tr><th>{_e(label)}</th><td{cls}>{_bdi(value)}</td></tr>")
     return "".join(out)
 
 
@@ -182,11 +188,11 @@ def _reader(reader: ReaderReport, index: int) -> str:
         facts.append((_("IC card number"), reader.card_number))
     if reader.atr:
         facts.append(("ATR", reader.atr))
-    heading = _("Reader: {name}").format(name=reader.reader)
-    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
+    heading = _reader_words(reader.reader)
+    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_bdi(v)}</dd>" for k, v in facts)
     parts = [
         f'<section class="reader" data-health="{_HEALTH_CLASS[reader.health]}" '
-        f'id="reader-{index}"><h2>{_e(heading)}</h2>',
+        f'id="reader-{index}"><h2>{heading}</h2>',
         f'<dl class="card">{dl}</dl>',
         _tag("h3", _("Check items")),
         _items(reader.items),
@@ -199,7 +205,7 @@ def _reader(reader: ReaderReport, index: int) -> str:
         head = "<tr>" + "".join(_tag("th", h) for h in (_("PIN"), _("State"), _("Tries left")))
         head += "</tr>"
         body = "".join(
-            f'<tr class="pin pin-{p.state.value}"><td>{_e(p.label)}</td><td>{_e(pin_state_text(p))}</td>'
+            f'<tr class="pin pin-{p.state.value}"><td>{_bdi(p.label)}</td><td>{_e(pin_state_text(p))}</td>'
             f"<td>{_e(p.tries_left if p.tries_left is not None else '-')}</td></tr>"
             for p in reader.pins
         )
@@ -219,8 +225,8 @@ def _history(report: CheckReport, entries: Sequence[HistoryEntry]) -> str:
         f"<th>{_e(h)}</th>" for h in (_("Time"), _("Reader"), _("Card"), _("Result"), _("Details"))
     )
     body = "".join(
-        f'<tr class="history-row"><td class="mono">{_e(r.when)}</td><td>{_e(r.reader)}</td>'
-        f'<td class="mono">{_e(r.card)}</td>'
+        f'<tr class="history-row"><td class="mono">{_e(r.when)}</td><td>{_bdi(r.reader)}</td>'
+        f'<td class="mono">{_bdi(r.card)}</td>'
         f'<td class="verdict health-text-{_HEALTH_CLASS[r.health]}">{_e(r.verdict)}</td>'
         f"<td>{_e(r.detail)}</td></tr>"
         for r in rows
@@ -239,7 +245,7 @@ def _diagnosis(report: CheckReport, entries: Sequence[HistoryEntry]) -> str:
     for row in rows:
         parts.append(
             f'<div class="diagnosis-row culprit-{_e(row.culprit)}">'
-            f"{_tag('h3', row.reader)}{_tag('p', row.summary)}"
+            f"<h3>{_bdi(row.reader)}</h3>{_tag('p', row.summary)}"
         )
         if row.confidence:
             parts.append(f'<p class="confidence">{_e(row.confidence)}</p>')

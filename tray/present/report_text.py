@@ -15,6 +15,7 @@ from .report_content import (
     pin_state_text,
     reader_notes,
 )
+from .safe import terminal
 from .words import tries_left
 
 
@@ -44,7 +45,9 @@ def render_report_text(
         out.append("  " + _("Reader: {name}").format(name=step.reader))
     if step.action:
         out.append("  " + labelled(_("What to do first"), step.action))
-    out += ["", render(report, colour=colour).rstrip("\n")]
+    # The check is already safe (and coloured); every other line is made safe at the end.
+    checked = render(report, colour=colour).rstrip("\n")
+    head, out = [*out, ""], []
     for reader in report.readers:
         pins = _pin_lines(reader)
         notes = reader_notes(reader)
@@ -73,4 +76,4 @@ def render_report_text(
             "  " + "  ".join(p for p in (r.when, r.reader, r.card, r.verdict, r.detail) if p)
             for r in rows
         ]
-    return "\n".join(out) + "\n"
+    return "\n".join([*map(terminal, head), checked, *map(terminal, out)]) + "\n"

@@ -41,6 +41,7 @@ from ..store.files import read_json, set_aside
 from ..store.history import STATE_SCHEMA, Latest, entry_to_dict, load_history
 from .check_json import timestamp
 from .report import as_check_report
+from .safe import terminal_lines
 from .words import days_left, health_word
 
 SCHEMA = "cardwatch.status/1"
@@ -285,7 +286,7 @@ def render_text(data: StatusData) -> str:
     if data.state is None:
         lines = [data.problem] if data.problem else []
         lines.append(not_running_text())
-        return "\n".join(lines) + "\n"
+        return terminal_lines(lines)
     state = data.state
     document = data.document or {}
     when = _when(state.updated_at)
@@ -312,7 +313,8 @@ def render_text(data: StatusData) -> str:
         lines += ["  " + entry_line(e) for e in reversed(data.entries[-RECENT_TEXT:])]
     if data.running is False:
         lines.append(_("Start it with 'cardwatch run'."))
-    return "\n".join(lines) + "\n"
+    # The state and history come from files: whatever a card wrote there is made safe here.
+    return terminal_lines(lines)
 
 
 def diagnoses(data: StatusData) -> list[Verdict]:

@@ -7,8 +7,11 @@ reach the file only when asked for with ``-vvv``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import logging.handlers
+import os
 from pathlib import Path
 
 import platformdirs
@@ -25,12 +28,26 @@ def log_path() -> Path:
     return Path(platformdirs.user_log_dir("cardwatch", appauthor=False)) / "cardwatch.log"
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files are 0600 whatever the umask, never opened through a symlink
+    (the log names cards and readers: personal data)."""
+
+    def _open(self) -> io.TextIOWrapper:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(self.baseFilename, flags, 0o600)
+        # an older file may have been created 0644; Windows has no fchmod (per-user ACLs)
+        with contextlib.suppress(AttributeError, OSError):
+            os.fchmod(fd, 0o600)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def attach(level: int = logging.INFO, path: Path | None = None) -> Path | None:
     """Log to the rotating file as well; returns its path, or None when it cannot be opened."""
     path = path or log_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+        handler = PrivateRotatingFileHandler(
             path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
         )
     except OSError as exc:  # the daemon runs on without its file; stderr still gets the line

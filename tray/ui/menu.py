@@ -9,8 +9,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..daemon.state import DaemonState, reader_line
+from ..daemon.state import DaemonState, reader_line, tooltip_lines
 from ..i18n import _
+from ..present.safe import terminal
 
 
 class Action(enum.Enum):
@@ -52,7 +53,20 @@ Item = Entry | Separator
 
 
 def status_lines(state: DaemonState) -> tuple[str, ...]:
-    """One line per reader (its card and state), or what stands in the way of any."""
+    """One line per reader (its card and state), or what stands in the way of any.
+
+    A line may hold a card label or a reader name: each is made safe (control and bidi
+    characters escaped) before it becomes a menu label.
+    """
+    return tuple(terminal(line) for line in _status_lines(state))
+
+
+def tooltip_text(state: DaemonState) -> str:
+    """The tray tooltip, each line safe (a newline in a card's label cannot add one)."""
+    return "\n".join(terminal(line) for line in tooltip_lines(state))
+
+
+def _status_lines(state: DaemonState) -> tuple[str, ...]:
     if state.service_up is False and state.service_item is not None:
         return (state.service_item.summary,)
     if state.service_up is None:

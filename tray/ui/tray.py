@@ -37,9 +37,9 @@ from importlib.util import find_spec
 from types import ModuleType
 from typing import Any, Protocol
 
-from ..daemon.state import DaemonState, icon_state, tooltip
+from ..daemon.state import DaemonState, icon_state
 from .icons import load
-from .menu import Action, Entry, build_menu
+from .menu import Action, Entry, build_menu, tooltip_text
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ class Tray:
         self._icon = icon_class(
             "cardwatch",
             icon=load(self._shown, ICON_PIXELS),
-            title=tooltip(state),
+            title=tooltip_text(state),
             menu=self._menu(state),
             **extra,
         )
@@ -392,7 +392,7 @@ class Tray:
         if shown is not self._shown:
             self._icon.icon = load(shown, ICON_PIXELS)
             self._shown = shown
-        self._icon.title = tooltip(state)
+        self._icon.title = tooltip_text(state)
         self._icon.menu = self._menu(state)
         log.debug("tray icon %s", shown.value)
 
