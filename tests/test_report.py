@@ -268,7 +268,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_report_demo_expiring_prints_the_text_report(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "report", "--demo", "expiring")
     assert code == 1 and err == ""
-    assert out.startswith("WARNING: Certificate 'Signature certificate' expires on ")
+    assert out.startswith("WARNING: Expires in 21 days — renew\n")
     assert "What to do first: Renew the certificate" in out
     assert " 9 WARN  Certificate 'Signature certificate'" in out
     assert "Certificate serial number and card number" in out

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .card.backend import Backend
+from .check.assess import assess
 from .check.run import CheckOptions, Middleware, run_check
 from .clock import SystemClock
 from .config import Config, Loaded, config_path, read_config, render_json, render_toml
@@ -302,7 +303,7 @@ def _check(args: argparse.Namespace, loaded: Loaded) -> int:
     else:
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         sys.stdout.write(render(report, colour=colour))
-    return int(report.health)
+    return assess(report).exit_code
 
 
 def _run(args: argparse.Namespace, loaded: Loaded) -> int:
@@ -442,7 +443,7 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     if not (args.html or args.open):
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         sys.stdout.write(render_report_text(report, history, colour=colour))
-        return int(report.health)
+        return assess(report).exit_code
     try:
         path = write_html(report, report_dir() / name, history)
     except StorageError as exc:
@@ -456,7 +457,7 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     print(path)
     if args.open and not open_file(path):
         print(_("No browser could be started: open the file yourself."), file=sys.stderr)
-    return int(report.health)
+    return assess(report).exit_code
 
 
 def _config(args: argparse.Namespace, loaded: Loaded) -> int:
