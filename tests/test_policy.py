@@ -235,7 +235,7 @@ def test_a_wrong_clock_is_told_and_withdrawn_when_right_again() -> None:
     )
     (notice,) = shown(run(DaemonState(service_up=True, updated_at=NOW, clock=wrong)))
     assert (notice.slot, notice.title) == (CLOCK_SLOT, "Clock wrong — set the time")
-    assert notice.body.splitlines() == ["Fix it", "This computer"]
+    assert notice.body.splitlines() == ["Fix it", "This computer", "Computer clock is 8 h slow"]
     right = replace(wrong, status=Status.PASS)
     assert run(DaemonState(service_up=True, updated_at=NOW, clock=right)) == [Withdraw(CLOCK_SLOT)]
 

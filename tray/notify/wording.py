@@ -47,4 +47,9 @@ def body(advice: str, detail: str, where: str, others: Sequence[str] = ()) -> st
     if room < 40:  # an absurdly long card or reader name: the advice still comes first
         rest = shorten(rest, max(0, BODY_LIMIT - 41))
         room = BODY_LIMIT - len(rest) - 1
-    return "\n".join(part for part in (shorten(lead, room), rest) if part)
+    text = "\n".join(part for part in (shorten(lead, room), rest) if part)
+    # What was found follows the advice when there is room for a useful part of it.
+    left = BODY_LIMIT - len(text) - 1
+    if advice and detail and left >= 40:
+        text += "\n" + shorten(detail, left)
+    return text
