@@ -25,6 +25,7 @@ from tray.model import CheckReport, ItemId, Status, entry_from_report
 from tray.present.report import report_dir, report_name, write_report
 from tray.present.report_html import render_html
 from tray.present.report_text import render_report_text
+from tray.store.files import demo_data_dir
 from tray.store.history import History, history_path
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -268,7 +269,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_report_demo_expiring_prints_the_text_report(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "report", "--demo", "expiring")
     assert code == 1 and err == ""
-    assert out.startswith("WARNING: Certificate 'Signature certificate' expires on ")
+    assert out.startswith("WARNING: Expires in 21 days — renew\n")
     assert "What to do first: Renew the certificate" in out
     assert " 9 WARN  Certificate 'Signature certificate'" in out
     assert "Certificate serial number and card number" in out
@@ -282,7 +283,9 @@ def test_report_demo_html_writes_the_file_and_prints_its_path(
     code, out, err = run(capsys, "report", "--demo", "expired", "--html")
     assert code == 2 and err == ""
     path = Path(out.strip())
-    assert path.parent == report_dir() and path.name == "report-demo-expired.html"
+    # A demo keeps to its own data directory.
+    assert path.parent == demo_data_dir() / "reports" and path.name == "report-demo-expired.html"
+    assert path.parent != report_dir()
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "CRITICAL" in text
 
@@ -316,7 +319,8 @@ def test_report_reads_the_saved_state_and_history(capsys: pytest.CaptureFixture[
     code, out, _err = run(capsys, "report", "--reader", "reader 1", "--html")
     assert code == 0
     path = Path(out.strip())
-    assert path.name == report_name(READER_1)
+    # Beside the daemon's report files, never over them.
+    assert path.name == "cli-" + report_name(READER_1)
     page = Page(path.read_text(encoding="utf-8"))
     assert READER_0 not in page.words and "PIV" in page.words
     code, _out, err = run(capsys, "report", "--reader", "nothing like it")
@@ -342,11 +346,12 @@ def test_a_corrupt_state_file_is_named_and_the_latest_reports_still_serve(
 def test_report_html_into_an_unwritable_place_is_a_named_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    report_dir().parent.mkdir(parents=True, exist_ok=True)
-    report_dir().write_text("a file where the directory should be")
+    reports = demo_data_dir() / "reports"
+    reports.parent.mkdir(parents=True, exist_ok=True)
+    reports.write_text("a file where the directory should be")
     code, out, err = run(capsys, "report", "--demo", "default", "--html")
     assert code == 3 and out == ""
-    assert "cannot write the report" in err and str(report_dir()) in err
+    assert "cannot write the report" in err and str(reports) in err
 
 
 def test_items_of_a_missing_reader_keep_their_numbers() -> None:
@@ -378,3 +383,14 @@ def test_the_text_form_holds_the_items_notes_and_history(
             assert item.summary in text
     assert _(note) in text
     assert _("Last checks") in text and "2026-12-01 11:00 UTC" in text
+
+
+def test_a_demo_report_leaves_the_real_data_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    save(check("default"))
+    real = sorted(p.name for p in report_dir().parent.iterdir())
+    code, out, _err = run(capsys, "report", "--demo", "expired", "--html")
+    assert code == 2 and Path(out.strip()).is_relative_to(demo_data_dir())
+    # Only the demo's own directory is new; nothing of the real data changed.
+    assert sorted(p.name for p in report_dir().parent.iterdir() if p.name != "demo") == real
+    code, out, _err = run(capsys, "report")
+    assert code == 0 and "expired" not in out.lower().split("last checks")[0]

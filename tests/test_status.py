@@ -89,11 +89,12 @@ def test_running_daemon_shows_icon_one_line_per_reader_and_last_checks(
     lines = out.splitlines()
     assert lines[0] == f"Cardwatch is running (pid {os.getpid()}); state of 2026-12-01 12:00:00 UTC"
     assert lines[1] == "Icon: green ✓, all fine"
-    assert lines[2] == f"  {READER_0}: MOICA card TP0317…: valid 412 days"
-    assert lines[3].startswith(f"  {READER_1}: PIV card ")
-    assert lines[4] == "Last checks:"
-    assert lines[5].startswith(f"  2026-12-01 12:00:01 UTC  {READER_1}  ")  # newest first
-    assert lines[6] == f"  2026-12-01 12:00:00 UTC  {READER_0}  TP03170000012345  OK, 412 days left"
+    assert lines[2] == "OK: Every card checked is fine. Nothing to do."
+    assert lines[3] == f"  {READER_0}: MOICA card TP0317… — OK, valid 412 days"
+    assert lines[4].startswith(f"  {READER_1}: PIV card ")
+    assert lines[5] == "Last checks:"
+    assert lines[6].startswith(f"  2026-12-01 12:00:01 UTC  {READER_1}  ")  # newest first
+    assert lines[7] == f"  2026-12-01 12:00:00 UTC  {READER_0}  TP03170000012345  OK, 412 days left"
 
 
 @pytest.mark.parametrize(
@@ -121,7 +122,11 @@ def test_service_down_is_critical_and_says_why(capsys: pytest.CaptureFixture[str
     save(DaemonState(service_up=False, service_item=item, updated_at=NOW))
     code, out = status(capsys)
     assert code == 2
-    assert out.splitlines()[1:] == ["Icon: red ✕, error", "  PC/SC service not reachable (gone)"]
+    assert out.splitlines()[1:] == [
+        "Icon: red ✕, error",
+        "CRITICAL: PC/SC service not reachable (gone)",
+        "  PC/SC service not reachable (gone)",
+    ]
 
 
 def test_stopped_daemon_shows_its_last_state_and_exits_unknown(
@@ -249,4 +254,4 @@ def test_status_of_a_live_demo_daemon(capsys: pytest.CaptureFixture[str]) -> Non
         daemon.stop()
         history.close()
     assert code == 1, out
-    assert f"  {READER_0}: MOICA card TP0317…: valid 21 days" in out.splitlines()
+    assert f"  {READER_0}: MOICA card TP0317… — Expires in 21 days — renew" in out.splitlines()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .card.backend import Backend
+from .check.assess import assess
 from .check.run import CheckOptions, Middleware, run_check
 from .clock import SystemClock
 from .config import Config, Loaded, config_path, read_config, render_json, render_toml
@@ -151,6 +152,11 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     status.add_argument("--json", action="store_true", help=_("print the stable JSON form"))
+    status.add_argument(
+        "--demo",
+        action="store_true",
+        help=_("show the state of the last 'cardwatch run --demo' (kept apart from real data)"),
+    )
     report = sub.add_parser(
         "report",
         help=_("show the report of the last checks (or of a demo scenario)"),
@@ -302,7 +308,7 @@ def _check(args: argparse.Namespace, loaded: Loaded) -> int:
     else:
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         sys.stdout.write(render(report, colour=colour))
-    return int(report.health)
+    return assess(report).exit_code
 
 
 def _run(args: argparse.Namespace, loaded: Loaded) -> int:
@@ -410,7 +416,11 @@ def _saved_report(reader: str | None) -> tuple[CheckReport, Sequence[HistoryEntr
             return int(Health.UNKNOWN)
         state = replace(state, readers=chosen)
         name = chosen[0].reader if len(chosen) == 1 else None
-    return as_check_report(state), data.entries, report_name(name)
+    if state.language:
+        # The items were worded by the daemon: the whole page speaks its language (and says so).
+        set_language(state.language)
+    # Beside the daemon's own report files, never over them.
+    return as_check_report(state), data.entries, "cli-" + report_name(name)
 
 
 def _report(args: argparse.Namespace, config: Config) -> int:
@@ -442,7 +452,7 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     if not (args.html or args.open):
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         sys.stdout.write(render_report_text(report, history, colour=colour))
-        return int(report.health)
+        return assess(report).exit_code
     try:
         path = write_html(report, report_dir() / name, history)
     except StorageError as exc:
@@ -456,7 +466,7 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     print(path)
     if args.open and not open_file(path):
         print(_("No browser could be started: open the file yourself."), file=sys.stderr)
-    return int(report.health)
+    return assess(report).exit_code
 
 
 def _config(args: argparse.Namespace, loaded: Loaded) -> int:
@@ -529,6 +539,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help()
         return int(Health.UNKNOWN)
+    from .store.files import DATA_DIR_ENV, demo_data_dir
+
+    before = os.environ.get(DATA_DIR_ENV)
+    if getattr(args, "demo", None):
+        # A demo's history, state, notification log and reports live apart from real data.
+        os.environ[DATA_DIR_ENV] = str(demo_data_dir())
+    try:
+        return _command(args, loaded)
+    finally:
+        if before is None:
+            os.environ.pop(DATA_DIR_ENV, None)
+        else:
+            os.environ[DATA_DIR_ENV] = before
+
+
+def _command(args: argparse.Namespace, loaded: Loaded) -> int:
+    """Run the chosen command; any error becomes words here."""
     try:
         if args.command == "check":
             _say_problems(loaded)

@@ -55,6 +55,7 @@ from ..model import (
 from ..net import NetworkChecks, RevocationChecker
 from ..net.revocation import find_issuer
 from . import advice
+from .assess import reason
 from .items import detail, failed_items, reading_items, revocation_item
 from .skew import SkewThresholds, clock_item, true_time
 from .validity import Thresholds, release_date
@@ -118,7 +119,8 @@ def run_check(
     report = _run_check(backend, clock, options, middleware, only, reading)
     certs = [c for r in report.readers for c in r.certificates]
     item = clock_item(reading, certs, report.checked_at, release_date(), options.clock_thresholds)
-    return replace(report, clock=item, clock_reading=reading)
+    # The clock measurement is evidence for items 8 and 9 (assess.RULES).
+    return reason(replace(report, clock=item, clock_reading=reading))
 
 
 def measure_clock(network: NetworkChecks | None) -> ClockReading | None:

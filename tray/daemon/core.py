@@ -321,7 +321,8 @@ class Daemon:
             return
         state = self.state
         if report is not None and report.clock is not None:
-            state = replace(state, clock=report.clock)  # one clock for the whole computer
+            # one clock for the whole computer
+            state = replace(state, clock=report.clock, clock_reading=report.clock_reading)
         if self._diagnose is not None:
             state = self._with_diagnosis(state, done.reader)
         if self._tokens.get(done.reader) != done.token:

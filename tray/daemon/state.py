@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 
-from ..i18n import _, join_list, labelled, ngettext
-from ..model import CheckItem, Health, ItemId, ReaderReport, Status
+from ..check.assess import Assessment, assess, card_name
+
+__all__ = ["card_name"]
+from ..i18n import _, current_language, labelled
+from ..model import CheckItem, CheckReport, ClockReading, Code, Health, ItemId, ReaderReport, Status
 from .diagnosis import Culprit, Verdict
 from .diagnosis import summary as diagnosis_summary
 
@@ -60,6 +63,10 @@ class DaemonState:
     clock: CheckItem | None = None
     #: each reader's diagnosis after its latest check (tray/daemon/diagnosis.py)
     diagnoses: tuple[Verdict, ...] = ()
+    #: the clock measurement behind ``clock`` (None: not measured)
+    clock_reading: ClockReading | None = None
+    #: the language the items' texts are in
+    language: str = ""
 
     def reader(self, name: str) -> ReaderState | None:
         """The state of reader ``name``, if known."""
@@ -75,13 +82,48 @@ class DaemonState:
         return replace(self, readers=tuple(r for r in self.readers if r.reader != name))
 
 
+_NO_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _HEALTH_ICON = {
     Health.OK: IconState.OK,
     Health.WARNING: IconState.WARNING,
     Health.CRITICAL: IconState.ERROR,
     Health.UNKNOWN: IconState.IDLE,
 }
-_RANK = [IconState.IDLE, IconState.OK, IconState.WARNING, IconState.ERROR]
+
+
+def as_check_report(state: DaemonState) -> CheckReport:
+    """The daemon's snapshot in the shape of a ``cardwatch check`` result.
+
+    With no reader connected, the daemon has nothing to judge: item 2 is a SKIP (grey icon,
+    exit code 3), unlike ``cardwatch check``, which was asked to check and found nothing.
+    """
+    service = state.service_item or CheckItem(
+        ItemId.SERVICE, Status.PASS, _("PC/SC service reachable")
+    )
+    if state.service_up is False and service.status is not Status.FAIL:
+        service = replace(service, status=Status.FAIL)
+    reports = tuple(r.report for r in state.readers if r.report is not None)
+    reader_item = None
+    if state.service_up and not state.readers:
+        reader_item = CheckItem(
+            ItemId.READER, Status.SKIP, _("No card reader connected"), code=Code.NO_READER
+        )
+    # The time is not part of the verdict; a snapshot not yet published has none.
+    when = state.updated_at or _NO_TIME
+    return CheckReport(
+        when,
+        service,
+        reports,
+        reader_item,
+        state.language or current_language(),
+        clock=state.clock,
+        clock_reading=state.clock_reading,
+    )
+
+
+def assessment(state: DaemonState) -> Assessment:
+    """The one verdict of ``state`` that the tray, notifications, files and ``status`` show."""
+    return assess(as_check_report(state))
 
 
 def reader_icon(state: ReaderState) -> IconState:
@@ -94,69 +136,31 @@ def reader_icon(state: ReaderState) -> IconState:
 
 
 def icon_state(state: DaemonState) -> IconState:
-    """The worst current state; a check in progress shows as checking until it is done."""
+    """The assessment's health; a check in progress shows as checking until it is done."""
     if state.service_up is False:
         return IconState.ERROR
-    icons = [reader_icon(r) for r in state.readers]
-    if IconState.CHECKING in icons or state.service_up is None:
+    if state.service_up is None or any(
+        r.phase in (Phase.INSERTED, Phase.CHECKING) for r in state.readers
+    ):
         return IconState.CHECKING
-    # A wrong clock makes every certificate verdict doubtful, card or no card.
-    if state.clock is not None and state.clock.status is Status.FAIL:
-        icons.append(IconState.ERROR)
-    elif state.clock is not None and state.clock.status is Status.WARN:
-        icons.append(IconState.WARNING)
-    return max(icons, key=_RANK.index, default=IconState.IDLE)
+    return _HEALTH_ICON[assessment(state).health]
 
 
-def _short_kind(report: ReaderReport) -> str:
-    kinds = {"moica": _("MOICA card"), "piv": _("PIV card"), "openpgp": _("OpenPGP card")}
-    return kinds.get(report.card_kind or "", "") or report.card_type or _("Unknown card")
-
-
-def card_name(report: ReaderReport) -> str:
-    """'MOICA card TP0317…': a short card kind and the start of the card number."""
-    kind = _short_kind(report)
-    if report.card_number:
-        number = report.card_number
-        short = number if len(number) <= 8 else number[:6] + "…"
-        return f"{kind} {short}"
-    return kind
-
-
-def _validity(report: ReaderReport) -> str:
-    own = [c for c in report.certificates if not c.is_ca]
-    if not own:
-        return ""
-    days = min(c.days_left for c in own)
-    if days < 0:
-        return _("expired")
-    return ngettext("valid {n} day", "valid {n} days", days).format(n=days)
-
-
-def _worst_item(report: ReaderReport) -> CheckItem | None:
-    bad = [i for i in report.items if i.status.rank >= 2]
-    return max(bad, key=lambda i: i.status.rank) if bad else None
-
-
-def reader_line(state: ReaderState, clock: CheckItem | None = None) -> str:
-    """One line per reader for the tooltip and the menu; "clock OK" when the clock was checked."""
+def reader_line(
+    state: ReaderState, clock: CheckItem | None = None, verdict: Assessment | None = None
+) -> str:
+    """One line per reader for the tooltip and the menu: the card and its headline."""
     if state.phase is Phase.EMPTY:
         return labelled(state.reader, _("no card"))
     if state.phase in (Phase.INSERTED, Phase.CHECKING) or state.report is None:
         return labelled(state.reader, _("checking…"))
-    report = state.report
-    if report.card_type is None and report.certificates == ():
-        problem = _worst_item(report)
-        return labelled(state.reader, problem.summary if problem else _("no card"))
-    parts = [p for p in (_validity(report),) if p]
-    problem = _worst_item(report)
-    if problem is not None and problem.item is not ItemId.EXPIRY:
-        parts.append(problem.summary)
-    if clock is not None and clock.status is Status.PASS:
-        parts.append(_("clock OK"))
-    if not parts:
-        parts.append(_("OK"))
-    return labelled(card_name(report), join_list(parts))
+    card = verdict.card(state.reader) if verdict is not None else None
+    if card is None:
+        alone = DaemonState((state,), service_up=True, clock=clock, updated_at=state.since)
+        card = assessment(alone).cards[0]
+    if card.name is None:
+        return labelled(state.reader, card.headline)
+    return _("{card} — {headline}").format(card=card.name, headline=card.headline)
 
 
 def tooltip(state: DaemonState) -> str:
@@ -165,8 +169,10 @@ def tooltip(state: DaemonState) -> str:
 
 
 def tooltip_lines(state: DaemonState) -> tuple[str, ...]:
-    """The tray tooltip's lines: the service fault, or one line per reader."""
+    """The tray tooltip's lines: the service fault, or one line per reader; the clock when it
+    matters."""
     lines = [_("Cardwatch")]
+    verdict = assessment(state)
     if state.service_up is False and state.service_item is not None:
         lines.append(state.service_item.summary)
     elif state.service_up is None:
@@ -174,9 +180,9 @@ def tooltip_lines(state: DaemonState) -> tuple[str, ...]:
     elif not state.readers:
         lines.append(_("No card reader connected"))
     else:
-        lines += [reader_line(r, state.clock) for r in state.readers]
-    if state.clock is not None and state.clock.status in (Status.WARN, Status.FAIL):
-        lines.append(state.clock.summary)
+        lines += [reader_line(r, state.clock, verdict) for r in state.readers]
+    if verdict.clock is not None:
+        lines.append(verdict.clock.headline)
     lines += diagnosis_lines(state)
     if state.paused:
         lines.append(_("Notifications paused"))

@@ -24,16 +24,17 @@ Rules:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ..daemon.diagnosis import Culprit, Verdict
 from ..daemon.diagnosis import advice as diagnosis_advice
 from ..daemon.diagnosis import summary as diagnosis_summary
-from ..daemon.state import DaemonState, Phase, card_name, shown_diagnoses
-from ..i18n import _, join_list, ngettext
+from ..daemon.state import DaemonState, Phase, assessment, card_name, shown_diagnoses
+from ..i18n import _, ngettext
 from ..model import CheckItem, Code, ItemId, ReaderReport, Status, card_key
+from .wording import body, urgency_name
 
 SERVICE_SLOT = "@service"
 CLOCK_SLOT = "@clock"
@@ -243,20 +244,26 @@ def _expiry_findings(report: ReaderReport, settings: NotifySettings) -> list[Fin
                 "Certificate expires in {n} day", "Certificate expires in {n} days", cert.days_left
             ).format(n=cert.days_left)
         detail = _("Certificate '{label}' expires on {date}.").format(label=cert.label, date=date)
-        urgency = Urgency.CRITICAL if cert.days_left <= 3 else Urgency.NORMAL
+        # As loud as the expiry item (check, tray) says: red when it fails, amber when it warns.
+        urgency = Urgency(urgency_name(item.status)) if item is not None else Urgency.NORMAL
         rank = 1000 - reached
         key = f"expiry:{cert.sha256}:{reached}"
         found.append(Finding(key, topic, rank, urgency, title, detail, advice, once=True))
     return found
 
 
-def reader_findings(report: ReaderReport, settings: NotifySettings) -> list[Finding]:
-    """What in one checked card needs the user, worst first."""
+def reader_findings(
+    report: ReaderReport, settings: NotifySettings, folded: Sequence[CheckItem] = ()
+) -> list[Finding]:
+    """What in one checked card needs the user, worst first; ``folded``: told by the clock."""
     found = _expiry_findings(report, settings)
     for item in report.items:
         if item.status not in (Status.WARN, Status.FAIL) or item.code not in _ITEM_TITLES:
             continue
-        topic, rank, urgency, _english = _ITEM_TITLES[item.code]
+        if item in folded:
+            continue  # the clock's notice tells it: one finding, one first step
+        topic, rank, _table, _english = _ITEM_TITLES[item.code]
+        urgency = Urgency(urgency_name(item.status))
         title = _title(item.code)
         found.append(Finding(item.code, topic, rank, urgency, title, item.summary, item.advice))
     return sorted(found, key=_badness, reverse=True)
@@ -267,13 +274,13 @@ def _badness(finding: Finding) -> tuple[int, int]:
     return order.index(finding.urgency), finding.rank
 
 
-def clock_finding(item: CheckItem) -> Finding | None:
-    """Item 10 as a finding, when the clock is off."""
+def clock_finding(item: CheckItem, headline: str = "") -> Finding | None:
+    """Item 10 as a finding, when the clock is off; titled with its headline if given."""
     if item.status not in (Status.WARN, Status.FAIL):
         return None
     rank = 2 if item.status is Status.FAIL else 1
     urgency = Urgency.CRITICAL if item.status is Status.FAIL else Urgency.NORMAL
-    title = _("Computer clock is wrong")
+    title = headline or _("Computer clock is wrong")
     return Finding(f"clock:{item.code}", "clock", rank, urgency, title, item.summary, item.advice)
 
 
@@ -302,13 +309,8 @@ def _due(finding: Finding, told: Mapping[str, Told], now: datetime, window: time
 
 def _body(where: str, findings: list[Finding]) -> tuple[str, ...]:
     first = findings[0]
-    lines = [where, first.detail]
-    if first.advice:
-        lines.append(first.advice)
     others = [f.title for f in findings[1:] if f.title != first.title]
-    if others:
-        lines.append(_("Also: {problems}").format(problems=join_list(dict.fromkeys(others))))
-    return tuple(line for line in lines if line)
+    return body(first.advice, first.detail, where, others)
 
 
 def _slot(
@@ -389,6 +391,7 @@ def decide(
     """The actions that bring the notifications in line with ``state``, and the new log."""
     actions: list[Action] = []
     quiet = state.paused
+    verdict = assessment(state)
 
     def apply(result: tuple[Action | None, NotifyLog]) -> None:
         nonlocal log
@@ -406,10 +409,11 @@ def decide(
             actions.append(Show(service_back()))
     # The computer's clock (item 10 of the latest check).
     if state.clock is not None:
-        clock = clock_finding(state.clock)
+        clock = clock_finding(state.clock, verdict.clock.headline if verdict.clock else "")
         found = [clock] if clock is not None else []
         apply(_slot(_computer_notice(CLOCK_SLOT, found), found, live, log, now, settings, quiet))
-    # Each reader's card.
+    # Each reader's card; what the clock explains is the clock's notice.
+    folded = verdict.clock.folded if verdict.clock is not None else ()
     present = {r.reader for r in state.readers}
     for slot in live:
         if not slot.startswith("@") and slot not in present:
@@ -421,7 +425,7 @@ def decide(
             continue
         if reader.phase is not Phase.CHECKED or reader.report is None:
             continue  # still being checked: notify on findings, not on events
-        found = reader_findings(reader.report, settings)
+        found = reader_findings(reader.report, settings, folded)
         notice = _reader_notice(reader.reader, reader.report, found)
         apply(_slot(notice, found, live, log, now, settings, quiet))
     told, log = _diagnoses(state, live, log, now, settings)

@@ -11,11 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from .. import __version__
+from ..check.assess import Assessment, Finding, assess
 from ..model import (
     CertInfo,
     CheckItem,
     CheckReport,
     ClockMeasurement,
+    ClockReading,
     ClockUnknown,
     PinStatus,
     ReaderReport,
@@ -52,18 +54,22 @@ def _revocation(status: RevocationStatus | None) -> dict[str, Any] | None:
 
 
 def _clock(report: CheckReport) -> dict[str, Any] | None:
-    if report.clock is None:
+    return clock_to_dict(report.clock, report.clock_reading)
+
+
+def clock_to_dict(item: CheckItem | None, reading: ClockReading | None) -> dict[str, Any] | None:
+    """Item 10 and the measurement behind it as JSON-able data (None: not judged)."""
+    if item is None:
         return None
-    reading = report.clock_reading
     data: dict[str, Any] = {
-        "status": report.clock.status.value,
+        "status": item.status.value,
         "offset_seconds": None,
         "source": None,
         "server": None,
         "measured_at": None,
         "uncertainty_seconds": None,
         "cause": None,
-        "item": item_to_dict(report.clock),
+        "item": item_to_dict(item),
     }
     if isinstance(reading, ClockMeasurement):
         data.update(
@@ -142,15 +148,52 @@ def reader_to_dict(report: ReaderReport) -> dict[str, Any]:
     }
 
 
+def _finding(finding: Finding) -> dict[str, Any]:
+    return {
+        "reader": finding.reader,
+        "number": int(finding.item.item),
+        "code": finding.code,
+        "cause": finding.item.cause.value,
+        "severity": finding.severity.name.lower(),
+        "headline": finding.headline,
+        "advice": finding.advice,
+        "folded": [int(i.item) for i in finding.folded],
+    }
+
+
+def assessment_to_dict(verdict: Assessment) -> dict[str, Any]:
+    """The one verdict (tray/check/assess.py) as JSON-able data."""
+    return {
+        "status": verdict.health.name.lower(),
+        "exit_code": verdict.exit_code,
+        "headline": verdict.headline,
+        "advice": verdict.advice,
+        "reader": verdict.reader,
+        "cards": [
+            {
+                "reader": c.reader,
+                "card": c.name,
+                "status": c.health.name.lower(),
+                "headline": c.headline,
+                "advice": c.advice,
+            }
+            for c in verdict.cards
+        ],
+        "findings": [_finding(f) for f in verdict.findings],
+    }
+
+
 def to_dict(report: CheckReport) -> dict[str, Any]:
     """The report as plain JSON-able data."""
+    verdict = assess(report)
     return {
         "schema": SCHEMA,
         "version": __version__,
         "checked_at": timestamp(report.checked_at),
         "language": report.language,
-        "status": report.health.name.lower(),
-        "exit_code": int(report.health),
+        "status": verdict.health.name.lower(),
+        "exit_code": verdict.exit_code,
+        "assessment": assessment_to_dict(verdict),
         "service": item_to_dict(report.service),
         "reader_item": item_to_dict(report.reader_item) if report.reader_item else None,
         "clock": _clock(report),

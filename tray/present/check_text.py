@@ -11,6 +11,7 @@ import textwrap
 import unicodedata
 
 from .. import __version__
+from ..check.assess import assess
 from ..i18n import _, labelled
 from ..model import (
     CertInfo,
@@ -152,11 +153,16 @@ def render(report: CheckReport, *, colour: bool = False) -> str:
                     apdus=reader.apdus, ms=reader.duration_ms
                 )
             )
-    health = report.health
+    verdict = assess(report)
+    health = verdict.health
     out += [
         "",
         _("Result: {verdict} (exit code {code})").format(
-            verdict=paint(health_label(health), _HEALTH_COLOURS[health]), code=int(health)
+            verdict=paint(health_label(health), _HEALTH_COLOURS[health]), code=verdict.exit_code
         ),
     ]
+    if verdict.findings:
+        out.append("  " + verdict.headline)
+        if verdict.advice:
+            out += _wrap("→ " + verdict.advice, "  ")
     return "\n".join(out) + "\n"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ..daemon.state import DaemonState, Phase
+from ..daemon.state import DaemonState, Phase, assessment
 from ..model import ReaderReport, card_key
 from ..store.files import Coalescer, atomic_write_text
 
@@ -68,6 +68,12 @@ def _families() -> dict[str, _Family]:
     specs = [
         ("cardwatch_up", "1 while the Cardwatch daemon runs, 0 after it stopped."),
         ("cardwatch_pcsc_service_up", "1 if the PC/SC service is reachable."),
+        (
+            "cardwatch_health",
+            "The overall verdict (as status and the tray icon): 0 ok, 1 warning, 2 critical, "
+            "3 unknown.",
+        ),
+        ("cardwatch_clock_ok", "0 while the computer's clock is off (a finding), else 1."),
         ("cardwatch_reader_card_present", "1 if the reader holds a card."),
         (
             "cardwatch_check_status",
@@ -92,6 +98,9 @@ def render(
     families = _families()
     families["cardwatch_up"].add(1 if up else 0)
     families["cardwatch_pcsc_service_up"].add(1 if state.service_up else 0)
+    verdict = assessment(state)
+    families["cardwatch_health"].add(verdict.exit_code)
+    families["cardwatch_clock_ok"].add(0 if verdict.clock is not None else 1)
     for slot in state.readers:
         families["cardwatch_reader_card_present"].add(
             0 if slot.phase is Phase.EMPTY else 1, reader=slot.reader

@@ -16,29 +16,21 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ..daemon.state import DaemonState
-from ..i18n import _, current_language
-from ..model import CheckItem, CheckReport, Code, HistoryEntry, ItemId, Status
+from ..daemon.state import DaemonState, as_check_report
+from ..model import CheckReport, HistoryEntry
 from ..store.files import atomic_write_text, data_dir
 from .report_html import render_html
 
 log = logging.getLogger(__name__)
 
-
-def as_check_report(state: DaemonState) -> CheckReport:
-    """The daemon's snapshot in the shape of a ``cardwatch check`` result."""
-    service = state.service_item or CheckItem(
-        ItemId.SERVICE, Status.PASS, _("PC/SC service reachable")
-    )
-    reports = tuple(r.report for r in state.readers if r.report is not None)
-    reader_item = None
-    if state.service_up and not state.readers:
-        reader_item = CheckItem(
-            ItemId.READER, Status.FAIL, _("No card reader connected"), code=Code.NO_READER
-        )
-    when = state.updated_at
-    assert when is not None, "a published state always has its time"
-    return CheckReport(when, service, reports, reader_item, current_language(), clock=state.clock)
+__all__ = [
+    "as_check_report",
+    "open_file",
+    "report_dir",
+    "report_name",
+    "write_html",
+    "write_report",
+]
 
 
 #: the reports' folder in the data dir

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..check import advice
+from ..check.assess import assess
 from ..daemon.diagnosis import Culprit, diagnose
 from ..daemon.diagnosis import advice as diagnosis_advice
 from ..daemon.diagnosis import confidence as diagnosis_confidence
@@ -88,20 +89,15 @@ def _all_items(report: CheckReport) -> Iterable[tuple[str | None, CheckItem]]:
 
 
 def first_step(report: CheckReport) -> FirstStep:
-    """The worst finding (the first of equals, in item order) and its advice."""
-    health = report.health
-    verdict = health_label(health)
-    problems = [(r, i) for r, i in _all_items(report) if i.status.rank >= 2]
-    if problems:
-        reader, item = max(problems, key=lambda pair: pair[1].status.rank)
-        return FirstStep(health, verdict, item.summary, item.advice, reader)
-    if health is Health.OK:
-        return FirstStep(health, verdict, _("Every card checked is fine. Nothing to do."))
-    skipped = [(r, i) for r, i in _all_items(report) if i.code not in (Code.OK, Code.NOT_CHECKED)]
-    if skipped:
-        reader, item = skipped[0]
-        return FirstStep(health, verdict, item.summary, item.advice, reader)
-    return FirstStep(health, verdict, _("No card could be checked."))
+    """The assessment's verdict, headline and first step (tray/check/assess.py)."""
+    verdict = assess(report)
+    return FirstStep(
+        verdict.health,
+        health_label(verdict.health),
+        verdict.headline,
+        verdict.advice,
+        verdict.reader,
+    )
 
 
 def days_left_text(cert: CertInfo) -> str:

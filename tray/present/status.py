@@ -17,15 +17,27 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..check.assess import Assessment
 from ..clock import Clock
 from ..daemon.diagnosis import Verdict, diagnose
 from ..daemon.diagnosis import summary as diagnosis_summary
-from ..daemon.state import DaemonState, IconState, Phase, ReaderState, reader_line
+from ..daemon.state import (
+    DaemonState,
+    IconState,
+    Phase,
+    ReaderState,
+    assessment,
+    icon_state,
+    reader_line,
+)
 from ..i18n import _, join_list, labelled
 from ..model import (
     Cause,
     CertInfo,
     CheckItem,
+    ClockMeasurement,
+    ClockReading,
+    ClockUnknown,
     Code,
     Health,
     HistoryEntry,
@@ -39,10 +51,9 @@ from ..model import (
 from ..store import instance
 from ..store.files import read_json, set_aside
 from ..store.history import STATE_SCHEMA, Latest, entry_to_dict, load_history
-from .check_json import timestamp
-from .report import as_check_report
+from .check_json import assessment_to_dict, timestamp
 from .safe import terminal_lines
-from .words import days_left, health_word
+from .words import days_left, health_label, health_word
 
 SCHEMA = "cardwatch.status/1"
 #: how many past checks the text form lists (the JSON form lists more)
@@ -171,13 +182,40 @@ def state_from_dict(data: Mapping[str, Any]) -> DaemonState:
     if service_up is not None and not isinstance(service_up, bool):
         raise ValueError(f"service_up is not true, false or null: {service_up!r}")
     item = data.get("service_item")
+    clock, reading = clock_from_dict(data.get("clock"))
+    language = data.get("language")
     return DaemonState(
+        clock=clock,
+        clock_reading=reading,
+        language=language if isinstance(language, str) else "",
         readers=tuple(sorted(readers, key=lambda r: r.reader)),
         service_up=service_up,
         service_item=item_from_dict(item) if item is not None else None,
         paused=bool(data["paused"]),
         updated_at=parse_time(data["updated_at"]),
     )
+
+
+def clock_from_dict(data: object) -> tuple[CheckItem | None, ClockReading | None]:
+    """Item 10 and its measurement as ``clock_to_dict`` wrote them."""
+    if data is None:
+        return None, None
+    if not isinstance(data, Mapping):
+        raise ValueError(f"clock is not an object: {data!r}")
+    item = item_from_dict(data["item"])
+    reading: ClockReading | None = None
+    if data.get("offset_seconds") is not None:
+        reading = ClockMeasurement(
+            offset_seconds=float(data["offset_seconds"]),
+            source=_str(data, "source"),
+            server=_str(data, "server"),
+            measured_at=parse_time(data["measured_at"]),
+            uncertainty_seconds=float(data.get("uncertainty_seconds") or 0.0),
+        )
+    elif data.get("cause") is not None:
+        tried = _str(data, "server", optional=True)
+        reading = ClockUnknown(_str(data, "cause"), tried=tuple(tried.split(", ")) if tried else ())
+    return item, reading
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -241,7 +279,7 @@ def exit_code(data: StatusData) -> int:
     """Like ``cardwatch check``: 0 OK, 1 warning, 2 critical, 3 unknown (or no live state)."""
     if data.state is None or data.running is False:
         return int(Health.UNKNOWN)
-    return int(as_check_report(data.state).health)
+    return assessment(data.state).exit_code
 
 
 def icon_words(icon: IconState) -> str:
@@ -273,8 +311,8 @@ def entry_line(entry: HistoryEntry) -> str:
     return "  ".join([_when(entry.at), entry.reader, card, join_list(parts)])
 
 
-def _reader_text(slot: ReaderState) -> str:
-    line = reader_line(slot)
+def _reader_text(slot: ReaderState, verdict: Assessment | None = None) -> str:
+    line = reader_line(slot, None, verdict)
     # A checked card's line names the card, not the reader: say which reader holds it.
     if line.startswith(slot.reader):
         return line
@@ -298,13 +336,20 @@ def render_text(data: StatusData) -> str:
         head = _("Cardwatch is not running; its last state, of {when}").format(when=when)
     else:
         head = _("State of {when} (cannot tell whether Cardwatch still runs)").format(when=when)
-    icon = IconState(document["icon"]) if "icon" in document else IconState.IDLE
-    lines = [head, labelled(_("Icon"), icon_words(icon))]
+    icon = IconState(document["icon"]) if "icon" in document else icon_state(state)
+    verdict = assessment(state)
+    lines = [
+        head,
+        labelled(_("Icon"), icon_words(icon)),
+        labelled(health_label(verdict.health), verdict.headline),
+    ]
+    if verdict.findings and verdict.advice:
+        lines.append("  " + labelled(_("What to do first"), verdict.advice))
     if state.service_up is False and state.service_item is not None:
         lines.append("  " + state.service_item.summary)
     elif not state.readers:
         lines.append("  " + _("No card reader connected"))
-    lines += ["  " + _reader_text(slot) for slot in state.readers]
+    lines += ["  " + _reader_text(slot, verdict) for slot in state.readers]
     lines += ["  " + diagnosis_summary(v, v.at) for v in diagnoses(data) if v.alarming]
     if state.paused:
         lines.append("  " + _("Notifications paused"))
@@ -337,6 +382,9 @@ def render_json(data: StatusData) -> str:
         "running": data.running,
         "message": data.problem
         or (not_running_text() if data.state is None or data.running is False else None),
+        "assessment": (
+            assessment_to_dict(assessment(data.state)) if data.state is not None else None
+        ),
         "state": dict(data.document) if data.document is not None else None,
         "recent": [entry_to_dict(e) for e in reversed(data.entries[-RECENT_JSON:])],
         "diagnoses": [

@@ -63,9 +63,21 @@ class StorageError(Exception):
         return f"{self.path}: {self.reason}"
 
 
+#: set by ``--demo``: the demo's own data directory, so simulated cards never reach real data
+DATA_DIR_ENV = "CARDWATCH_DATA_DIR"
+
+
 def data_dir() -> Path:
     """Where Cardwatch keeps its history and state (platformdirs' user data dir)."""
+    chosen = os.environ.get(DATA_DIR_ENV)
+    if chosen:
+        return Path(chosen)
     return Path(platformdirs.user_data_dir("cardwatch"))
+
+
+def demo_data_dir() -> Path:
+    """The data directory of ``--demo`` runs: beside the real one, never the real one."""
+    return Path(platformdirs.user_data_dir("cardwatch")) / "demo"
 
 
 def _reason(exc: BaseException) -> str:

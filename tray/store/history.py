@@ -35,7 +35,7 @@ from typing import Any
 from .. import __version__
 from ..clock import Clock
 from ..daemon import diagnosis
-from ..daemon.state import DaemonState, icon_state
+from ..daemon.state import DaemonState, as_check_report, assessment, icon_state
 from ..model import (
     Cause,
     Code,
@@ -48,7 +48,13 @@ from ..model import (
     entry_from_report,
     parse_time,
 )
-from ..present.check_json import item_to_dict, reader_to_dict, timestamp
+from ..present.check_json import (
+    assessment_to_dict,
+    clock_to_dict,
+    item_to_dict,
+    reader_to_dict,
+    timestamp,
+)
 from .files import Coalescer, atomic_write_text, data_dir, load_json, set_aside
 
 log = logging.getLogger(__name__)
@@ -282,6 +288,10 @@ def state_document(state: DaemonState, owner: Owner, running: bool = True) -> di
         "pid": owner.pid,
         "host": owner.host,
         "icon": icon_state(state).value,
+        "language": as_check_report(state).language,
+        # the verdict every surface shows, and the clock item it may rest on
+        "assessment": assessment_to_dict(assessment(state)),
+        "clock": clock_to_dict(state.clock, state.clock_reading),
         "paused": state.paused,
         "service_up": state.service_up,
         "service_item": item_to_dict(state.service_item) if state.service_item else None,
