@@ -22,6 +22,7 @@ OWNERS = {
     "smartcard": {"pcsc/adapter.py", "pcsc/watch.py", "pcsc/codes.py"},
     "PyKCS11": {"card/pkcs11.py"},
     "pystray": {"ui/tray.py"},
+    "dbus_fast": {"ui/sni.py"},
     "desktop_notifier": {"notify/backends.py"},
     "plyer": {"notify/backends.py"},
     "tomllib": {"config.py"},

@@ -202,7 +202,7 @@ def test_without_a_tray_host_it_warns_once_and_keeps_watching(
     [
         ("win32", {}, False, ["win32"]),
         ("darwin", {}, True, ["darwin"]),
-        ("linux", {}, True, ["gtk", "xorg"]),
+        ("linux", {}, True, ["xorg"]),
         ("linux", {}, False, ["xorg"]),
         ("linux", {"PYSTRAY_BACKEND": "appindicator"}, True, ["appindicator"]),
     ],

@@ -38,7 +38,7 @@ from .store.notifylog import FILE as NOTIFY_LOG_FILE
 from .store.notifylog import LogFile, log_path
 
 if TYPE_CHECKING:
-    from .ui.tray import Tray as _Tray
+    from .ui.choose import TrayIcon as _Tray
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ class RunOptions:
     clock_thresholds: SkewThresholds = field(default_factory=SkewThresholds)
     #: what the desktop notifications tell and when ([notifications] in config.toml)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    #: the tray backend asked for ([ui] tray_backend; "" = chosen for the desktop)
+    tray_backend: str = ""
 
     def check_options(self, network: NetworkChecks | None) -> CheckOptions:
         """The options of each check the daemon runs."""
@@ -352,15 +354,16 @@ def _autostart_entries() -> Autostart | None:
         return None
 
 
-def _make_tray(actions: _TrayActions, state: DaemonState) -> _Tray | None:
+def _make_tray(actions: _TrayActions, state: DaemonState, backend: str = "") -> _Tray | None:
     """The tray icon, or None (after ONE warning naming the cause) when none can be shown."""
     try:
-        from .ui.tray import Tray, TrayUnavailable
+        from .ui.choose import make_tray
+        from .ui.tray import TrayUnavailable
     except Exception as exc:  # pystray or Pillow missing or broken
         log.warning("no tray icon (%s); Cardwatch keeps watching without it", exc)
         return None
     try:
-        return Tray(actions, state)
+        return make_tray(actions, state, backend)
     except TrayUnavailable as exc:
         log.warning("no tray icon: %s; Cardwatch keeps watching without it", exc.cause)
     except Exception as exc:  # a backend failing in a way it should not: still keep watching
@@ -413,7 +416,7 @@ def _run_blocked(
         actions = _TrayActions(
             daemon, stopping, runtime.report_dir, runtime.history, _autostart_entries()
         )
-        tray = _make_tray(actions, daemon.state)
+        tray = _make_tray(actions, daemon.state, options.tray_backend)
     if tray is not None:
         daemon.on_state(tray.update)
         shown_tray = tray

@@ -324,6 +324,7 @@ def _run(args: argparse.Namespace, loaded: Loaded) -> int:
         thresholds=config.check.thresholds(),
         clock_thresholds=config.clock.thresholds(),
         notify=config.notifications,
+        tray_backend=config.ui.tray_backend,
     )
     from .store.instance import AlreadyRunning, InstanceError, acquire
 

@@ -95,9 +95,10 @@ class Pkcs11Settings:
 
 @dataclass(frozen=True)
 class UiSettings:
-    """``[ui]``: the language ("" = from the OS locale)."""
+    """``[ui]``: the language ("" = from the OS locale) and the tray backend ("" = chosen)."""
 
     language: str = ""
+    tray_backend: str = ""
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,19 @@ def _language(value: Any) -> tuple[Any, str | None]:
     return None, allowed
 
 
+#: what ``[ui] tray_backend`` accepts ("" = chosen for the desktop; see tray/ui/choose.py)
+TRAY_BACKENDS = ("sni", "xorg", "gtk", "appindicator", "win32", "darwin")
+
+
+def _tray_backend(value: Any) -> tuple[Any, str | None]:
+    allowed = _('one of {names}, or "" to choose for the desktop').format(
+        names=", ".join(f'"{name}"' for name in TRAY_BACKENDS)
+    )
+    if isinstance(value, str) and (value == "" or value in TRAY_BACKENDS):
+        return value, None
+    return None, allowed
+
+
 #: table -> key -> check; the order here is the order of ``config show``
 SCHEMA: dict[str, dict[str, Check]] = {
     "check": {
@@ -277,7 +291,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "clock": {"warn_minutes": _minutes, "fail_minutes": _minutes},
     "network": {"enabled": _boolean, "ntp_servers": _server_list, "time_url": _url},
     "pkcs11": {"enabled": _boolean, "modules": _path_list},
-    "ui": {"language": _language},
+    "ui": {"language": _language, "tray_backend": _tray_backend},
     "notifications": {
         "enabled": _boolean,
         "expiry_days": _day_list,

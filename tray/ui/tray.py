@@ -1,16 +1,11 @@
 """The tray icon through pystray: the one module that imports pystray (and its backends).
 
-Backend, chosen per platform (``PYSTRAY_BACKEND`` in the environment always wins):
-
-* Windows: ``win32``; macOS: ``darwin`` (pystray's only choice there; the loop owns the main
-  thread, as macOS requires).
-* Linux: ``gtk`` when PyGObject is installed (the ``[gtk]`` extra), because it gives a real
-  menu: the reader lines, Check now, Open report, Pause notifications and Quit. It costs
-  ~100 MiB RSS (GTK 3). Without PyGObject: ``xorg`` (python-xlib, ~35 MiB RSS) with the
-  click fix below: there is no menu, a left click opens the report, and Quit is Ctrl+C or
-  SIGTERM. Both dock into an XEmbed tray (``_NET_SYSTEM_TRAY_S<n>``: trayer, stalonetray,
-  xfce4-panel, KDE through xembedsniproxy). ``appindicator`` (StatusNotifierItem, GNOME's
-  AppIndicator extension) is used only when asked for with ``PYSTRAY_BACKEND=appindicator``.
+Which backend runs is ``tray/ui/choose.py``'s decision (on Linux the default is the own
+StatusNotifierItem of ``tray/ui/sni.py``; this module serves the pystray backends): Windows
+``win32``, macOS ``darwin`` (the loop owns the main thread, as macOS requires), and on Linux
+``xorg`` (python-xlib) when an XEmbed tray (``_NET_SYSTEM_TRAY_S<n>``: trayer, stalonetray)
+is the only host, with the click fix below: no menu, a left click opens the report. ``gtk``
+(a menu, ~35 MiB more) and ``appindicator`` run only when asked for.
 
 pystray's xorg window selects no ButtonPress events, so clicks never reach it (pystray issue
 #151); :func:`_clickable_xorg` adds ButtonPressMask in a small subclass. pystray's gtk
@@ -84,7 +79,7 @@ def choose_backend(platform: str, env: Mapping[str, str], has_gi: bool) -> list[
         return ["win32"]
     if platform == "darwin":
         return ["darwin"]
-    return ["gtk", "xorg"] if has_gi else ["xorg"]
+    return ["xorg"]  # gtk only when asked for: it costs ~35 MiB and shows nothing on Wayland
 
 
 def _check_xembed_host(env: Mapping[str, str]) -> None:
