@@ -97,4 +97,6 @@ class HttpDateProbe:
             delay_seconds=rtt,
             samples=1,
             uncertainty_seconds=rtt / 2 + 0.5,
+            # Unauthenticated (a certificate not verified, or plain HTTP): weak evidence.
+            confirmed=False,
         )

@@ -183,6 +183,8 @@ class SntpProbe:
             delay_seconds=delay,
             samples=len(samples),
             uncertainty_seconds=delay / 2,
+            # One server alone is weak evidence: it may warn, never judge certificates.
+            confirmed=len(answered) >= 2,
         )
 
     def _unknown(self, outcomes: dict[str, _Outcome]) -> ClockUnknown:
