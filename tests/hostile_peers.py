@@ -5,7 +5,7 @@ Modes:
   "continue"  "100 Continue" interim responses, for ever
   "trailers"  a chunked 200 whose trailer section never ends
   "date"      a 200 to HEAD/GET with the Date header ``date`` (e.g. year 9999)
-  "redirect"  a 302 to ``location``
+  "redirect"  a 302 to ``location`` for /x, ``body`` for any other path
   "huge"      a 200 announcing ``length`` bytes, then a trickle
   "body"      a 200 with ``body`` (Content-Length), or chunked when ``chunked``
 Every connection is answered in its own thread; :meth:`close` ends them all.
@@ -38,6 +38,10 @@ class HostilePeer:
         self.body = body
         self.chunked = chunked
         self.requests: list[bytes] = []
+        #: connections open now, and the most open at once
+        self.active = 0
+        self.max_active = 0
+        self._count = threading.Lock()
         self._stop = threading.Event()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -114,6 +118,9 @@ class HostilePeer:
             conn.sendall(unit)
 
     def _handle(self, conn: socket.socket) -> None:
+        with self._count:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
         try:
             with conn:
                 head = self._read_request(conn)
@@ -122,6 +129,9 @@ class HostilePeer:
                 self._answer(conn, head)
         except OSError:
             pass  # the client hung up: what a good client does with a hostile peer
+        finally:
+            with self._count:
+                self.active -= 1
 
     def _answer(self, conn: socket.socket, head: bytes) -> None:
         mode = self.mode
@@ -137,6 +147,12 @@ class HostilePeer:
             conn.sendall(
                 f"HTTP/1.1 200 OK\r\nDate: {self.date}\r\nContent-Length: 0\r\n"
                 "Connection: close\r\n\r\n".encode()
+            )
+        elif mode == "redirect" and head.split(b" ")[1] != b"/x":
+            conn.sendall(
+                f"HTTP/1.1 200 OK\r\nContent-Length: {len(self.body)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + self.body
             )
         elif mode == "redirect":
             conn.sendall(
@@ -162,3 +178,22 @@ class HostilePeer:
                 )
         else:
             raise ValueError(mode)
+
+
+def main() -> None:
+    """``python hostile_peers.py MODE[:PACE] ...``: one URL per line, until stdin closes."""
+    import sys
+
+    peers = []
+    for arg in sys.argv[1:]:
+        mode, _sep, pace = arg.partition(":")
+        peer = HostilePeer(mode, pace=float(pace or 0.05), length=10 * 2**30)
+        peers.append(peer.__enter__())
+        print(peer.url, flush=True)
+    sys.stdin.read()
+    for peer in peers:
+        peer.close()
+
+
+if __name__ == "__main__":
+    main()
