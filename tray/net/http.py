@@ -77,13 +77,15 @@ class _Deadline:
         return remaining
 
 
-def _resolve(host: str, port: int, deadline: _Deadline) -> list[tuple[int, tuple[object, ...]]]:
+def _resolve(
+    host: str, port: int, deadline: _Deadline, kind: int = socket.SOCK_STREAM
+) -> list[tuple[int, tuple[object, ...]]]:
     try:
         ipaddress.ip_address(host)
     except ValueError:
         pass
     else:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+        infos = socket.getaddrinfo(host, port, type=kind, flags=socket.AI_NUMERICHOST)
         return [(info[0], info[4]) for info in infos]
     if not _lookups.acquire(timeout=deadline.left()):
         raise FetchError("timeout", f"{host}: name lookups are all busy")
@@ -91,7 +93,7 @@ def _resolve(host: str, port: int, deadline: _Deadline) -> list[tuple[int, tuple
 
     def lookup() -> None:
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(host, port, type=kind)
             answers.put([(info[0], info[4]) for info in infos])
         except BaseException as exc:  # handed to the caller
             answers.put(exc)
@@ -314,6 +316,13 @@ def _once(
         raise FetchError("unreachable", str(exc)) from None
     finally:
         sock.close()
+
+
+def resolve(
+    host: str, port: int, timeout: float, kind: int = socket.SOCK_STREAM
+) -> list[tuple[int, tuple[object, ...]]]:
+    """(family, address) pairs for ``host``, within ``timeout``; raises :class:`FetchError`."""
+    return _resolve(host, port, _Deadline(timeout), kind)
 
 
 def same_origin(first: str, second: str) -> bool:
