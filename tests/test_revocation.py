@@ -248,7 +248,7 @@ def test_corrupt_cache_file_is_set_aside_with_a_log_line(
     cert = person(moica_server)
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()
-    path = cache_dir / f"{cache_key(cert)}.json"
+    path = cache_dir / f"{cache_key(cert, certs.moica_ca()[0])}.json"
     path.write_text('{"format": 1, "state": "good", "checked_at": 42')
     with caplog.at_level(logging.WARNING, logger="tray.store.revocation_cache"):
         status = checker(tmp_path).check(cert, certs.moica_ca()[0])

@@ -287,6 +287,9 @@ class ClockMeasurement:
     samples: int = 1
     #: how precise the offset is (half the round trip, plus the server's resolution)
     uncertainty_seconds: float = 0.0
+    #: False for weak evidence (one SNTP server, or an unauthenticated Date header): it may
+    #: warn about the clock, but never alone judges certificates expired or not yet valid
+    confirmed: bool = True
 
 
 @dataclass(frozen=True)

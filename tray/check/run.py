@@ -118,7 +118,16 @@ def run_check(
     reading = measure_clock(options.network)
     report = _run_check(backend, clock, options, middleware, only, reading)
     certs = [c for r in report.readers for c in r.certificates]
-    item = clock_item(reading, certs, report.checked_at, release_date(), options.clock_thresholds)
+    try:
+        item = clock_item(
+            reading, certs, report.checked_at, release_date(), options.clock_thresholds
+        )
+    except Exception:  # no clock answer, however absurd, may cost the card items
+        log.exception("clock verdict failed")
+        reading = ClockUnknown("garbage", "no verdict from this answer")
+        item = clock_item(
+            reading, certs, report.checked_at, release_date(), options.clock_thresholds
+        )
     # The clock measurement is evidence for items 8 and 9 (assess.RULES).
     return reason(replace(report, clock=item, clock_reading=reading))
 

@@ -8,8 +8,9 @@ behind. An unreachable or implausible server gives an unknown (SKIP), never an a
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ..i18n import _, ngettext
@@ -86,20 +87,52 @@ def time_zone_hours(offset_seconds: float, limits: SkewThresholds) -> int | None
     return hours
 
 
-def trusted(reading: ClockReading | None, release: datetime) -> ClockMeasurement | None:
-    """The measurement, unless there is none or the server claims a time before this release."""
+#: A measured time further than this past the later of this release and this computer's clock
+#: is not believed (a forged year 2036 or 2104 from an NTP era slip or a liar).
+PLAUSIBLE_AHEAD = timedelta(days=2 * 366)
+#: No offset larger than this is ever turned into a date: a forged year 9999 cannot overflow.
+_MAX_OFFSET_SECONDS = 200 * 366 * 86400.0
+
+
+def plausible(
+    reading: ClockReading | None, release: datetime, now: datetime | None = None
+) -> ClockMeasurement | None:
+    """The measurement, unless there is none or its time is implausible.
+
+    Plausible: not before this release, and not more than :data:`PLAUSIBLE_AHEAD` past the
+    later of the release and this computer's clock (``now``, else the time it was measured).
+    Never raises, whatever the offset (NaN, infinite, years out of range).
+    """
     if not isinstance(reading, ClockMeasurement):
         return None
-    true_now = reading.measured_at + timedelta(seconds=reading.offset_seconds)
-    return reading if true_now >= release else None
+    offset = reading.offset_seconds
+    if not math.isfinite(offset) or abs(offset) > _MAX_OFFSET_SECONDS:
+        return None
+    try:
+        true_now = reading.measured_at + timedelta(seconds=offset)
+        upper = max(now or reading.measured_at, reading.measured_at, release) + PLAUSIBLE_AHEAD
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return reading if release <= true_now <= upper else None
+
+
+def trusted(
+    reading: ClockReading | None, release: datetime, now: datetime | None = None
+) -> ClockMeasurement | None:
+    """A plausible measurement confirmed by more than one source; weak evidence is None."""
+    measurement = plausible(reading, release, now)
+    return measurement if measurement is not None and measurement.confirmed else None
 
 
 def true_time(reading: ClockReading | None, now: datetime, release: datetime) -> datetime | None:
-    """``now`` corrected by a trusted measurement, or None."""
-    measurement = trusted(reading, release)
+    """``now`` corrected by a trusted measurement, or None (never raises)."""
+    measurement = trusted(reading, release, now)
     if measurement is None:
         return None
-    return now + timedelta(seconds=measurement.offset_seconds)
+    try:
+        return now + timedelta(seconds=measurement.offset_seconds)
+    except (OverflowError, ValueError):
+        return None
 
 
 def duration(seconds: float) -> str:
@@ -223,6 +256,21 @@ def _measured_item(
     )
 
 
+def _weak_item(measurement: ClockMeasurement, now: datetime, limits: SkewThresholds) -> CheckItem:
+    """One unconfirmed source: it may warn about the clock, never fail it or judge certificates."""
+    item = _measured_item(measurement, (), now, limits)
+    if item.status is Status.PASS:
+        return item
+    return replace(
+        item,
+        status=Status.WARN,
+        summary=_(
+            "{verdict}; only one source that could not be confirmed, so certificates are still "
+            "judged by this computer's clock"
+        ).format(verdict=item.summary),
+    )
+
+
 def sentences_clock() -> str:
     """Advice for a clock that is off by minutes or more."""
     return _(
@@ -237,12 +285,11 @@ def _unknown_text(reading: ClockReading | None) -> tuple[str, Code]:
     if reading is None or (isinstance(reading, ClockUnknown) and reading.cause == "off"):
         return _("Computer clock not measured: network checks are off"), Code.CLOCK_NOT_MEASURED
     if isinstance(reading, ClockMeasurement):
-        return (
-            _("Time server {server} gave a time before this software's release: ignored").format(
-                server=reading.server
-            ),
-            Code.CLOCK_UNKNOWN,
-        )
+        if math.isfinite(reading.offset_seconds) and reading.offset_seconds < 0:
+            text = _("Time server {server} gave a time before this software's release: ignored")
+        else:
+            text = _("Time server {server} gave an implausible time far in the future: ignored")
+        return text.format(server=reading.server), Code.CLOCK_UNKNOWN
     why = {
         "unreachable": _("no time server could be reached"),
         "timeout": _("no time server answered in time"),
@@ -270,9 +317,11 @@ def clock_item(
 ) -> CheckItem:
     """Item 10 from a measurement (or why there is none) and the card certificates."""
     limits = limits or SkewThresholds()
-    measurement = trusted(reading, release)
-    if measurement is not None:
+    measurement = plausible(reading, release, now)
+    if measurement is not None and measurement.confirmed:
         return _measured_item(measurement, certs, now, limits)
+    if measurement is not None:
+        return _weak_item(measurement, now, limits)
     summary, code = _unknown_text(reading)
     if now < release:
         behind = release - now

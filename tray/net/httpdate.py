@@ -1,22 +1,23 @@
 """The clock fallback when UDP is blocked: the ``Date`` header of one HTTPS (or HTTP) site.
 
 The header has a resolution of one second; the offset is taken against the middle of the
-round trip, and the answer is bounded by a short timeout in a daemon thread.
+round trip, and the whole exchange is bounded by one short deadline (tray/net/http.py), in
+the caller's thread. The answer is unauthenticated, so it is weak evidence: it may warn
+about the clock, never judge certificates (tray/check/skew.py).
 """
 
 from __future__ import annotations
 
 import email.utils
-import http.client
 import logging
-import queue
 import ssl
-import threading
+import time
 import urllib.parse
 from datetime import timedelta, timezone
 
 from ..clock import Clock
 from ..model import ClockMeasurement, ClockReading, ClockUnknown
+from .http import FetchError, fetch
 
 log = logging.getLogger(__name__)
 
@@ -30,54 +31,39 @@ class HttpDateProbe:
         self._timeout = timeout
 
     def measure(self) -> ClockReading:
-        """HEAD the URL once; the Date header against the middle of the round trip."""
+        """HEAD the URL once, in this thread, bounded by the timeout for the whole exchange."""
         host = urllib.parse.urlsplit(self._url).hostname or self._url
-        answers: queue.Queue[ClockReading] = queue.Queue()
-        threading.Thread(
-            target=lambda: answers.put(self._ask_safely(host)), name="http date", daemon=True
-        ).start()
-        try:
-            return answers.get(timeout=self._timeout)
-        except queue.Empty:
-            return ClockUnknown("timeout", f"{host}: no answer in time", (host,))
-
-    def _ask_safely(self, host: str) -> ClockReading:
         try:
             return self._ask(host)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
+        except FetchError as exc:
             log.info("HTTP Date from %s failed: %s", self._url, exc)
-            cause = "timeout" if isinstance(exc, TimeoutError) else "unreachable"
-            return ClockUnknown(cause, f"{host}: {exc}", (host,))
+            cause = {"timeout": "timeout", "malformed": "garbage"}.get(exc.cause, "unreachable")
+            return ClockUnknown(cause, f"{host}: {exc.detail}", (host,))
         except Exception as exc:  # a bug must cost the measurement, not the caller
             log.exception("HTTP Date from %s failed", self._url)
             return ClockUnknown("garbage", f"{host}: {type(exc).__name__}: {exc}", (host,))
 
     def _ask(self, host: str) -> ClockReading:
-        parts = urllib.parse.urlsplit(self._url)
-        connection: http.client.HTTPConnection
-        if parts.scheme == "https":
+        context: ssl.SSLContext | None = None
+        if urllib.parse.urlsplit(self._url).scheme.lower() == "https":
             # Not verified on purpose: a clock far off makes every certificate look invalid,
-            # which is exactly when this fallback is needed; SNTP is unauthenticated too.
+            # which is exactly when this fallback is needed. So the answer is weak evidence.
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-            connection = http.client.HTTPSConnection(
-                host, parts.port, timeout=self._timeout, context=context
-            )
-        elif parts.scheme == "http":
-            connection = http.client.HTTPConnection(host, parts.port, timeout=self._timeout)
-        else:
-            raise ValueError(f"not an http(s) URL: {self._url}")
-        try:
-            connection.connect()
-            start = self._clock.monotonic()
-            before = self._clock.now()
-            connection.request("HEAD", parts.path or "/", headers={"User-Agent": "cardwatch"})
-            response = connection.getresponse()
-            rtt = self._clock.monotonic() - start
-            header = response.getheader("Date")
-        finally:
-            connection.close()
+        wall, mono = self._clock.now(), time.monotonic()
+        response = fetch(
+            self._url,
+            timeout=self._timeout,
+            limit=0,
+            method="HEAD",
+            redirects=0,
+            any_status=True,
+            context=context,
+        )
+        before = wall + timedelta(seconds=response.sent_at - mono)
+        rtt = max(response.answered_at - response.sent_at, 0.0)
+        header = response.headers.get("date")
         if not header:
             return ClockUnknown("garbage", f"{host}: no Date header", (host,))
         try:
@@ -97,4 +83,6 @@ class HttpDateProbe:
             delay_seconds=rtt,
             samples=1,
             uncertainty_seconds=rtt / 2 + 0.5,
+            # Unauthenticated (a certificate not verified, or plain HTTP): weak evidence.
+            confirmed=False,
         )

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +26,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from ..clock import Clock
 from ..model import RevocationState, RevocationStatus
+from .http import FetchError, fetch
 
 #: a cached answer is fresh for a day (and a CRL without nextUpdate is stale after one)
 MAX_AGE = timedelta(days=1)
@@ -37,16 +35,18 @@ MAX_AGE = timedelta(days=1)
 class AnswerCache(Protocol):
     """Where answers are kept between checks (:class:`tray.store.revocation_cache.RevocationCache`)."""
 
-    def load(self, cert: x509.Certificate) -> RevocationStatus | None:
-        """The stored answer for ``cert``, fresh or not."""
+    def load(self, cert: x509.Certificate, issuer: x509.Certificate) -> RevocationStatus | None:
+        """The stored answer for ``cert`` from ``issuer`` (the full CertID), fresh or not."""
         ...
 
     def fresh(self, status: RevocationStatus) -> bool:
         """Whether a stored answer can stand for a new one."""
         ...
 
-    def store(self, cert: x509.Certificate, status: RevocationStatus) -> None:
-        """Keep a definite answer."""
+    def store(
+        self, cert: x509.Certificate, issuer: x509.Certificate, status: RevocationStatus
+    ) -> None:
+        """Keep a definite answer, verified as the issuer's."""
         ...
 
 
@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 CLOCK_TOLERANCE = timedelta(minutes=5)
 MAX_CRL_BYTES = 64 * 1024 * 1024
 MAX_RESPONSE_BYTES = 1024 * 1024
+#: CRLs downloaded and parsed at once, process-wide: two at the size cap must not both sit in
+#: memory (the others wait, within their own deadline)
+_crl_slots = threading.BoundedSemaphore(1)
 
 
 class Rejected(Exception):
@@ -164,47 +167,14 @@ def _reason_name(reason: x509.ReasonFlags | None) -> str | None:
     return reason.name if reason is not None else None
 
 
-def _fetch_in_thread(
+def _fetch(
     url: str, data: bytes | None, content_type: str | None, timeout: float, limit: int
 ) -> bytes:
-    """GET (or POST ``data``), in a daemon thread so a hung name lookup cannot block us."""
-    answers: queue.Queue[bytes | BaseException] = queue.Queue()
-
-    def fetch() -> None:
-        try:
-            request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-            request.add_header("User-Agent", "cardwatch")
-            if content_type:
-                request.add_header("Content-Type", content_type)
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                body = response.read(limit + 1)
-            if len(body) > limit:
-                raise Rejected("malformed", f"answer larger than {limit} bytes")
-            answers.put(body)
-        except BaseException as exc:  # handed to the caller, which names it
-            answers.put(exc)
-
-    threading.Thread(target=fetch, name=f"fetch {url}", daemon=True).start()
+    """GET (or POST ``data``) within ``timeout`` for the whole transfer, in this thread."""
     try:
-        result = answers.get(timeout=timeout + 0.5)
-    except queue.Empty:
-        raise Rejected("timeout", f"no answer within {timeout:.0f} s") from None
-    if isinstance(result, BaseException):
-        raise _named(result) from result
-    return result
-
-
-def _named(exc: BaseException) -> Rejected:
-    if isinstance(exc, Rejected):
-        return exc
-    if isinstance(exc, urllib.error.HTTPError):
-        return Rejected("http_error", f"HTTP {exc.code}")
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-        return Rejected("timeout", "timed out")
-    if isinstance(reason, (OSError, urllib.error.URLError)):
-        return Rejected("unreachable", str(reason))
-    return Rejected("unreachable", f"{type(exc).__name__}: {exc}")
+        return fetch(url, timeout=timeout, limit=limit, data=data, content_type=content_type).body
+    except FetchError as exc:
+        raise Rejected(exc.cause, exc.detail) from None
 
 
 class HttpRevocationChecker:
@@ -242,20 +212,25 @@ class HttpRevocationChecker:
 
     def _check(self, cert: x509.Certificate, issuer: x509.Certificate | None) -> RevocationStatus:
         deadline = self._clock.monotonic() + self._budget
-        cached = self._cache.load(cert) if self._cache else None
-        if cached is not None and self._cache is not None and self._cache.fresh(cached):
-            return cached
         ocsp_urls, issuer_urls, crl_urls = urls(cert)
         if not ocsp_urls and not crl_urls:
-            return self._unknown(cached, "no_responder", "no OCSP responder or CRL named")
+            return self._unknown(None, "no_responder", "no OCSP responder or CRL named")
         failures: list[Rejected] = []
         if issuer is None:
             issuer = self._download_issuer(cert, issuer_urls, failures, deadline)
         if issuer is None:
             first = failures[0] if failures else Rejected("issuer_missing", "no caIssuers URL")
             return self._unknown(
-                cached, "issuer_missing", f"issuer certificate not available ({first.detail})"
+                None, "issuer_missing", f"issuer certificate not available ({first.detail})"
             )
+        if not issued_by(cert, issuer):
+            return self._unknown(
+                None, "issuer_mismatch", "the issuer did not sign this certificate"
+            )
+        # Keyed by the full CertID: only this issuer's own (verified) answers are found.
+        cached = self._cache.load(cert, issuer) if self._cache else None
+        if cached is not None and self._cache is not None and self._cache.fresh(cached):
+            return cached
         attempts = [(self._ask_ocsp, url) for url in ocsp_urls[:2]]
         attempts += [(self._ask_crl, url) for url in crl_urls[:2]]
         for ask, url in attempts:
@@ -265,9 +240,15 @@ class HttpRevocationChecker:
                 log.info("revocation: %s rejected: %s", url, exc)
                 failures.append(Rejected(exc.cause, f"{url}: {exc.detail}"))
                 continue
+            except (ValueError, TypeError, UnsupportedAlgorithm, OverflowError) as exc:
+                # A malformed answer the parser only notices late: named, and the next
+                # source (the CRL) is still asked.
+                log.info("revocation: %s gave a malformed answer: %s", url, exc)
+                failures.append(Rejected("malformed", f"{url}: {type(exc).__name__}: {exc}"))
+                continue
             status = self._status(answer)
             if self._cache is not None:
-                self._cache.store(cert, status)
+                self._cache.store(cert, issuer, status)
             return status
         first = failures[0]
         return self._unknown(cached, first.cause, "; ".join(f.detail for f in failures))
@@ -309,7 +290,7 @@ class HttpRevocationChecker:
         for url in issuer_urls[:2]:
             try:
                 limit = self._limit(deadline)
-                data = _fetch_in_thread(url, None, None, limit, MAX_RESPONSE_BYTES)
+                data = _fetch(url, None, None, limit, MAX_RESPONSE_BYTES)
             except Rejected as exc:
                 failures.append(Rejected(exc.cause, f"{url}: {exc.detail}"))
                 continue
@@ -338,7 +319,7 @@ class HttpRevocationChecker:
             .add_extension(x509.OCSPNonce(nonce), critical=False)
             .build()
         )
-        body = _fetch_in_thread(
+        body = _fetch(
             url,
             request.public_bytes(serialization.Encoding.DER),
             "application/ocsp-request",
@@ -428,7 +409,17 @@ class HttpRevocationChecker:
     def _ask_crl(
         self, cert: x509.Certificate, issuer: x509.Certificate, url: str, deadline: float
     ) -> Answer:
-        body = _fetch_in_thread(url, None, None, self._limit(deadline), MAX_CRL_BYTES)
+        if not _crl_slots.acquire(timeout=self._limit(deadline)):
+            raise Rejected("timeout", "another CRL download took the time")
+        try:
+            body = _fetch(url, None, None, self._limit(deadline), MAX_CRL_BYTES)
+            return self._crl_answer(cert, issuer, url, body)
+        finally:
+            _crl_slots.release()
+
+    def _crl_answer(
+        self, cert: x509.Certificate, issuer: x509.Certificate, url: str, body: bytes
+    ) -> Answer:
         try:
             crl = x509.load_der_x509_crl(body)
         except ValueError:

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 
 from ..clock import Clock
 from ..model import ClockMeasurement, ClockReading, ClockUnknown
+from .http import FetchError, resolve
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,8 @@ class SntpProbe:
             delay_seconds=delay,
             samples=len(samples),
             uncertainty_seconds=delay / 2,
+            # One server alone is weak evidence: it may warn, never judge certificates.
+            confirmed=len(answered) >= 2,
         )
 
     def _unknown(self, outcomes: dict[str, _Outcome]) -> ClockUnknown:
@@ -208,14 +211,19 @@ class SntpProbe:
     def _ask(self, server: str, deadline: float) -> _Outcome:
         try:
             host, port = split_server(server)
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-        except (OSError, ValueError, UnicodeError) as exc:
+            # Bounded: a hung resolver costs a helper thread (at most four at once), never
+            # this thread's deadline.
+            remaining = deadline - self._clock.monotonic()
+            family, address = resolve(host, port, max(remaining, 0.01), socket.SOCK_DGRAM)[0]
+        except FetchError as exc:
+            cause = "timeout" if exc.cause == "timeout" else "unreachable"
+            return _Outcome(server, (), cause, f"name lookup failed ({exc.detail})")
+        except (OSError, ValueError, UnicodeError, IndexError) as exc:
             return _Outcome(server, (), "unreachable", f"name lookup failed ({exc})")
-        family, kind, proto, _name, address = infos[0]
         samples: list[Sample] = []
         bad: list[str] = []
         silent = 0
-        with socket.socket(family, kind, proto) as sock:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
             try:
                 sock.connect(address)
             except OSError as exc:

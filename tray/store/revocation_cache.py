@@ -1,4 +1,4 @@
-"""On-disk cache of revocation answers, keyed by issuer and serial number.
+"""On-disk cache of revocation answers, keyed by the full CertID (issuer name and key, serial).
 
 An answer is reused until the issuer's nextUpdate, and for at most a day. Writes are atomic
 (a temporary file renamed over the old one); a file that cannot be read is set aside with a
@@ -25,7 +25,7 @@ from .files import StorageError, atomic_write_text, load_json, set_aside
 
 log = logging.getLogger(__name__)
 
-_FORMAT = 1
+_FORMAT = 2
 
 
 def default_cache_dir() -> Path:
@@ -33,11 +33,22 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("cardwatch", appauthor=False)) / "revocation"
 
 
-def cache_key(cert: x509.Certificate) -> str:
-    """Issuer name and serial number identify a certificate (RFC 5280 4.1.2.2)."""
+def cert_id(cert: x509.Certificate, issuer: x509.Certificate) -> str:
+    """RFC 6960's CertID, hex: SHA-1 of the issuer's name and of its key, and the serial.
+
+    The key hash matters: a card can carry its own CA with the same name as a real one and
+    a certificate with a victim's serial number; its answers must never stand for the victim.
+    """
+    name_hash = hashlib.sha1(issuer.subject.public_bytes(), usedforsecurity=False).digest()
+    key_hash = x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest
     number = cert.serial_number
     serial = number.to_bytes(max(1, (number.bit_length() + 8) // 8), "big", signed=True)
-    return hashlib.sha256(cert.issuer.public_bytes() + serial).hexdigest()[:40]
+    return f"{name_hash.hex()}:{key_hash.hex()}:{serial.hex()}"
+
+
+def cache_key(cert: x509.Certificate, issuer: x509.Certificate) -> str:
+    """The file name for ``cert`` issued by ``issuer``: a digest of the full CertID."""
+    return hashlib.sha256(cert_id(cert, issuer).encode()).hexdigest()[:40]
 
 
 def _time(value: datetime | None) -> str | None:
@@ -55,9 +66,10 @@ def _parse_time(value: Any) -> datetime | None:
     return moment
 
 
-def _encode(status: RevocationStatus) -> dict[str, Any]:
+def _encode(status: RevocationStatus, key: str) -> dict[str, Any]:
     return {
         "format": _FORMAT,
+        "cert_id": key,
         "state": status.state.value,
         "source": status.source,
         "revoked_at": _time(status.revoked_at),
@@ -68,9 +80,11 @@ def _encode(status: RevocationStatus) -> dict[str, Any]:
     }
 
 
-def _decode(data: Any) -> RevocationStatus:
+def _decode(data: Any, key: str) -> RevocationStatus:
     if not isinstance(data, dict) or data.get("format") != _FORMAT:
         raise ValueError("not a cache entry of this version")
+    if data.get("cert_id") != key:
+        raise ValueError("an entry for another certificate")
     state = RevocationState(data["state"])
     if state not in (RevocationState.GOOD, RevocationState.REVOKED):
         raise ValueError(f"state {state.value} is never cached")
@@ -99,17 +113,17 @@ class RevocationCache:
         self._dir = directory
         self._clock = clock
 
-    def _path(self, cert: x509.Certificate) -> Path:
-        return self._dir / f"{cache_key(cert)}.json"
+    def _path(self, cert: x509.Certificate, issuer: x509.Certificate) -> Path:
+        return self._dir / f"{cache_key(cert, issuer)}.json"
 
-    def load(self, cert: x509.Certificate) -> RevocationStatus | None:
-        """The stored answer for ``cert``, fresh or not (see :meth:`fresh`); None if none."""
-        path = self._path(cert)
+    def load(self, cert: x509.Certificate, issuer: x509.Certificate) -> RevocationStatus | None:
+        """The stored answer for ``cert`` from ``issuer``, fresh or not; None if none."""
+        path = self._path(cert, issuer)
         data = load_json(path, "revocation cache", clock=self._clock)
         if data is None:
             return None
         try:
-            return _decode(data)
+            return _decode(data, cert_id(cert, issuer))
         except (ValueError, KeyError, TypeError) as exc:
             set_aside(path, "revocation cache", f"not a cached answer ({exc})", self._clock)
             return None
@@ -123,12 +137,19 @@ class RevocationCache:
             return False
         return status.next_update is None or now < status.next_update
 
-    def store(self, cert: x509.Certificate, status: RevocationStatus) -> None:
-        """Write the answer atomically; a full disk or a read-only home only costs the cache."""
+    def store(
+        self, cert: x509.Certificate, issuer: x509.Certificate, status: RevocationStatus
+    ) -> None:
+        """Write the answer atomically; a full disk or a read-only home only costs the cache.
+
+        The caller stores only answers verified as signed by ``issuer`` (or a responder it
+        certified), about a certificate ``issuer`` signed.
+        """
         if status.state not in (RevocationState.GOOD, RevocationState.REVOKED):
             return
-        path = self._path(cert)
+        path = self._path(cert, issuer)
+        entry = _encode(replace(status, cached=False), cert_id(cert, issuer))
         try:
-            atomic_write_text(path, json.dumps(_encode(replace(status, cached=False))))
+            atomic_write_text(path, json.dumps(entry))
         except StorageError as exc:
             log.warning("revocation cache %s cannot be written (%s)", path, exc.reason)
