@@ -23,6 +23,8 @@ APT_PACKAGES=(
     chromium fonts-noto-cjk
     # every socket call of the daemon (tests/test_resilience_network.py)
     strace
+    # the XDG autostart entry is validated (tests/test_autostart.py), install.sh is linted
+    desktop-file-utils shellcheck
 )
 PYTHON=${PYTHON:-python3}
 
