@@ -129,6 +129,8 @@ class RevocationCache:
             return
         path = self._path(cert)
         try:
-            atomic_write_text(path, json.dumps(_encode(replace(status, cached=False))))
+            atomic_write_text(
+                path, json.dumps(_encode(replace(status, cached=False))), own_folder=True
+            )
         except StorageError as exc:
             log.warning("revocation cache %s cannot be written (%s)", path, exc.reason)
