@@ -23,6 +23,8 @@ APT_PACKAGES=(
     chromium fonts-noto-cjk
     # every socket call of the daemon (tests/test_resilience_network.py)
     strace
+    # a real terminal for the hostile-card test (tests/test_hostile_terminal.py)
+    tmux
 )
 PYTHON=${PYTHON:-python3}
 
