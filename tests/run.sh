@@ -25,6 +25,8 @@ APT_PACKAGES=(
     strace
     # the XDG autostart entry is validated (tests/test_autostart.py), install.sh is linted
     desktop-file-utils shellcheck
+    # a real terminal for the hostile-card test (tests/test_hostile_terminal.py)
+    tmux
 )
 PYTHON=${PYTHON:-python3}
 

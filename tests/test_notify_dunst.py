@@ -8,6 +8,7 @@ the BROWSER recorder; ``dunstctl close-all`` → the history holds the notificat
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import pytest
 from bench import PcscBench
 from conftest import READERS, InsertCard
 from desktop import Desktop, desktop_unavailable, wait_for
+from hostile_cards import MARKUP, MARKUP_NUMBER, hostile_moica
 from notify_server import dbus_unavailable, session_bus
 
 from tray.demo.scenarios import DEMO_CARD_NUMBER, MoicaGen1Card, moica_certs
@@ -154,3 +156,50 @@ def test_card_expiring_in_three_days_is_shown_by_dunst_and_its_action_opens_the_
         if proc.poll() is None:
             proc.terminate()
             proc.wait(20)
+
+
+@pytest.mark.bench
+def test_markup_from_a_card_is_shown_literally_by_dunst_and_makes_no_link(
+    dunst_desktop: tuple[Desktop, dict[str, str]],
+    pcsc_bench: PcscBench,
+    vpcd: InsertCard,
+    tmp_path: Path,
+) -> None:
+    _desk, env = dunst_desktop
+    env = dict(env, TZ="UTC", HOME=str(tmp_path))
+    log_path = tmp_path / "cardwatch.log"
+    command = [sys.executable, "-m", "tray", "-v", "run", "--no-tray", "--no-pkcs11", "--offline"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        now = datetime.now(timezone.utc)
+        noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
+        days_left = 3 + (noon - now).total_seconds() / 86400
+        vpcd(hostile_moica(now, days_left, cn=MARKUP, label=MARKUP, number=MARKUP_NUMBER))
+
+        def shown() -> bool | None:
+            assert proc.poll() is None, log_path.read_text()
+            return True if displayed(env) >= 1 else None
+
+        wait_for("dunst to display the notification", shown)
+        assert dunstctl(env, "close-all").returncode == 0
+        history = json.loads(dunstctl(env, "history").stdout)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(20)
+    entries = [{key: value["data"] for key, value in entry.items()} for entry in history["data"][0]]
+    (mine,) = [e for e in entries if e["appname"] == "Cardwatch"]
+    # dunst's "message" is the Pango markup it renders: its own format (<b>summary</b>\n
+    # body) around the body. After its own bold summary, no tag at all: Pango shows the rest
+    # as text, so there is no bold, no xx-large red span and no <a href> link to extract.
+    # (Debian 12's dunst 1.9 lists no "urls" in its history, hence the check on the markup.)
+    own = f"<b>{mine['summary']}</b>\n"
+    assert mine["message"].startswith(own), mine
+    rendered = mine["message"][len(own) :]
+    assert "<" not in rendered and ">" not in rendered, rendered
+    assert "<" not in mine["body"] and ">" not in mine["body"], mine["body"]
+    # ... and the user reads the card's strings literally.
+    text = html.unescape(rendered)
+    assert f"MOICA card {MARKUP_NUMBER[:6]}… in {READERS[0]}" in text, text
+    assert f"Certificate '{MARKUP}' expires on" in text, text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,12 +16,13 @@ from test_daemon_bench import Recorder, checked
 from tray.app import demo_parts
 from tray.check.run import run_check
 from tray.clock import SystemClock
+from tray.config import read_config as load_config
 from tray.daemon.core import Daemon, DaemonOptions
 from tray.daemon.state import DaemonState, Phase, ReaderState
 from tray.demo.backend import SimBackend
 from tray.demo.scenarios import READER_0, READER_1, build
 from tray.model import CheckItem, ItemId, ReaderReport, Status
-from tray.present.prometheus import TextfileWriter, escape_label, render
+from tray.present.prometheus import TextfileWriter, card_label, escape_label, render
 
 NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -56,7 +58,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 def test_healthy_cards_give_every_metric() -> None:
     moica, piv = reports("default")
-    samples = parse(render(state_of(moica, piv)))
+    samples = parse(render(state_of(moica, piv), card_id="number"))
     assert value(samples, "cardwatch_up") == 1
     assert value(samples, "cardwatch_pcsc_service_up") == 1
     assert value(samples, "cardwatch_reader_card_present", reader=READER_0) == 1
@@ -73,6 +75,44 @@ def test_healthy_cards_give_every_metric() -> None:
     assert value(samples, "cardwatch_pin_tries_left", reader=READER_1, label="PIV PIN") == 3
     # The MOICA card's PIN tries cannot be read without a PIN: no sample rather than a guess.
     assert [s for s in samples["cardwatch_pin_tries_left"] if s[0]["reader"] == READER_0] == []
+
+
+def test_by_default_cards_and_serials_are_hashed_not_written_out() -> None:
+    moica, piv = reports("default")
+    text = render(state_of(moica, piv))
+    samples = parse(text)
+    number = "TP03170000012345"
+    card = hashlib.sha256(number.encode()).hexdigest()[:12]
+    assert card_label(number) == card
+    assert value(samples, "cardwatch_check_status", reader=READER_0, card=card) == 0
+    signature = next(c for c in moica.certificates if c.label == "Signature certificate")
+    serial = hashlib.sha256(signature.serial.encode()).hexdigest()[:12]
+    labels = {"card": card, "label": signature.label, "serial": serial}
+    assert value(samples, "cardwatch_certificate_days_left", **labels) == 412
+    # Neither card number nor any certificate serial is in the world-readable file.
+    assert number not in text
+    assert piv.card_number and piv.card_number not in text
+    for cert in (*moica.certificates, *piv.certificates):
+        assert cert.serial not in text
+
+
+def test_card_id_number_in_the_config_reaches_the_textfile(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[prometheus]\ncard_id = "number"\n', encoding="utf-8")
+    loaded = load_config(config)
+    assert loaded.problems == ()
+    assert loaded.config.prometheus.card_id == "number"
+    assert load_config(tmp_path / "missing.toml").config.prometheus.card_id == "hash"
+    config.write_text('[prometheus]\ncard_id = "sha1"\n', encoding="utf-8")
+    bad = load_config(config)
+    assert bad.config.prometheus.card_id == "hash"
+    assert [p.key for p in bad.problems] == ["prometheus.card_id"]
+    assert '"hash" or "number"' in bad.problems[0].message
+    path = tmp_path / "cardwatch.prom"
+    writer = TextfileWriter(path, card_id=loaded.config.prometheus.card_id)
+    writer.on_state(state_of(*reports("default")))
+    writer.close()
+    assert 'card="TP03170000012345"' in path.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(

@@ -62,16 +62,17 @@ def test_write_replaces_the_whole_file_and_leaves_no_temporary(tmp_path: Path) -
     assert _leftovers(path.parent, {"state.json"}) == []
 
 
-def test_new_files_are_private_and_existing_files_keep_their_mode(tmp_path: Path) -> None:
+def test_files_get_exactly_their_mode_whatever_the_old_files_mode(tmp_path: Path) -> None:
     private = tmp_path / "history.json"
     atomic_write_text(private, OLD)
     assert private.stat().st_mode & 0o777 == 0o600
     shared = tmp_path / "cardwatch.prom"
     atomic_write_text(shared, "a 1\n", mode=0o644)
     assert shared.stat().st_mode & 0o777 == 0o644
-    os.chmod(private, 0o640)
+    # An old, looser file (personal data) is tightened, not kept as it was.
+    os.chmod(private, 0o644)
     atomic_write_text(private, "{}")
-    assert private.stat().st_mode & 0o777 == 0o640
+    assert private.stat().st_mode & 0o777 == 0o600
 
 
 def test_full_disk_write_fails_with_storage_error_and_keeps_the_old_file(

@@ -50,6 +50,8 @@ class RunOptions:
     demo: str | None = None
     tray: bool = True
     prometheus_textfile: str | None = None
+    #: how the textfile names cards: "hash" or "number" ([prometheus] card_id)
+    prometheus_card_id: str = "hash"
     #: the expiry item's thresholds ([check] in config.toml)
     thresholds: Thresholds = field(default_factory=Thresholds)
     #: the clock item's thresholds ([clock] in config.toml)
@@ -262,7 +264,9 @@ def build_runtime(
     daemon.on_state(notifications.on_state)
     textfile = None
     if options.prometheus_textfile:
-        textfile = TextfileWriter(Path(options.prometheus_textfile))
+        textfile = TextfileWriter(
+            Path(options.prometheus_textfile), card_id=options.prometheus_card_id
+        )
         daemon.on_state(textfile.on_state)
     return Runtime(daemon, history, notifications, reports, textfile)
 

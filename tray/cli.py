@@ -321,6 +321,7 @@ def _run(args: argparse.Namespace, loaded: Loaded) -> int:
         demo=args.demo,
         tray=not args.no_tray,
         prometheus_textfile=args.prometheus_textfile or config.prometheus.textfile or None,
+        prometheus_card_id=config.prometheus.card_id,
         thresholds=config.check.thresholds(),
         clock_thresholds=config.clock.thresholds(),
         notify=config.notifications,

@@ -103,9 +103,11 @@ class UiSettings:
 
 @dataclass(frozen=True)
 class PrometheusSettings:
-    """``[prometheus]``: the node_exporter textfile ("" = none)."""
+    """``[prometheus]``: the node_exporter textfile ("" = none) and how it names cards."""
 
     textfile: str = ""
+    #: "hash": cards and certificate serials as short SHA-256 hashes; "number": as they are
+    card_id: str = "hash"
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,12 @@ def _tray_backend(value: Any) -> tuple[Any, str | None]:
     return None, allowed
 
 
+def _card_id(value: Any) -> tuple[Any, str | None]:
+    if value in ("hash", "number"):
+        return value, None
+    return None, _('"hash" or "number"')
+
+
 #: table -> key -> check; the order here is the order of ``config show``
 SCHEMA: dict[str, dict[str, Check]] = {
     "check": {
@@ -298,7 +306,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "repeat_hours": _hours,
         "snooze_hours": _hours,
     },
-    "prometheus": {"textfile": _path},
+    "prometheus": {"textfile": _path, "card_id": _card_id},
 }
 
 

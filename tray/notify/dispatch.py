@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..clock import Clock
 from ..daemon.state import DaemonState
+from ..present import safe
 from ..store.notifylog import LogFile
 from .backends import Backend, Callbacks, make_backend
 from .policy import Notice, NotifyLog, NotifySettings, Show, Withdraw, decide, snooze
@@ -107,7 +108,11 @@ class Notifications:
             self._log = snooze(self._log, card, self._clock.now(), self._settings)
             self._live.pop(slot, None)
             self._save()
-        log.info("notifications for %s snoozed", card)
+        # a card's number is shortened in the log; a slot's own name ("reader:…") is not
+        named = card == slot or card.startswith("reader:")
+        log.info(
+            "notifications for %s snoozed", safe.terminal(card) if named else safe.log_card(card)
+        )
 
     def _closed(self, notice: Notice) -> None:
         slot = notice.slot

@@ -3,10 +3,15 @@
 :func:`render` is pure: a snapshot in, the text exposition format out. :class:`TextfileWriter`
 is a state listener that replaces the file atomically (through a coalescing writer, so a
 burst of events costs a few writes) and leaves ``cardwatch_up 0`` behind when it stops.
+
+The file is world-readable (node_exporter runs as its own user), so by default
+(``card_id="hash"``) a card and a certificate serial appear as the first 12 hex digits of the
+SHA-256 of their text, not as they are; ``card_id="number"`` writes them as they are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +26,17 @@ log = logging.getLogger(__name__)
 
 #: node_exporter runs as its own user: the file must be readable by others
 MODE = 0o644
+
+
+#: how cards and certificate serials are named in the file
+CARD_IDS = ("hash", "number")
+
+
+def card_label(value: str, card_id: str = "hash") -> str:
+    """``value`` (a card key or a serial) as the file shows it: hashed unless "number"."""
+    if card_id == "number" or not value:
+        return value
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
 
 
 def escape_label(value: str) -> str:
@@ -91,9 +107,15 @@ def _families() -> dict[str, _Family]:
 
 
 def render(
-    state: DaemonState, up: bool = True, checked_at: Mapping[str, datetime] | None = None
+    state: DaemonState,
+    up: bool = True,
+    checked_at: Mapping[str, datetime] | None = None,
+    card_id: str = "hash",
 ) -> str:
-    """The exposition text for ``state``; ``checked_at``: reader → time of its shown report."""
+    """The exposition text for ``state``; ``checked_at``: reader → time of its shown report.
+
+    ``card_id``: "hash" (cards and serials hashed, see :func:`card_label`) or "number".
+    """
     checked_at = checked_at or {}
     families = _families()
     families["cardwatch_up"].add(1 if up else 0)
@@ -108,8 +130,8 @@ def render(
         report = slot.report
         if report is None or slot.phase is Phase.EMPTY:
             continue
-        card = card_key(report) or ""
-        _card_metrics(families, report, card)
+        card = card_label(card_key(report) or "", card_id)
+        _card_metrics(families, report, card, card_id)
         when = slot.since if slot.phase is Phase.CHECKED else checked_at.get(slot.reader)
         if when is not None:
             families["cardwatch_last_check_timestamp_seconds"].add(
@@ -119,11 +141,14 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def _card_metrics(families: dict[str, _Family], report: ReaderReport, card: str) -> None:
+def _card_metrics(
+    families: dict[str, _Family], report: ReaderReport, card: str, card_id: str
+) -> None:
     reader = report.reader
     families["cardwatch_check_status"].add(int(report.health), reader=reader, card=card)
     for cert in report.certificates:
-        labels = {"reader": reader, "card": card, "label": cert.label, "serial": cert.serial}
+        serial = card_label(cert.serial, card_id)
+        labels = {"reader": reader, "card": card, "label": cert.label, "serial": serial}
         families["cardwatch_certificate_days_left"].add(cert.days_left, **labels)
         families["cardwatch_certificate_expiry_timestamp_seconds"].add(
             cert.not_after.timestamp(), **labels
@@ -138,8 +163,9 @@ def _card_metrics(families: dict[str, _Family], report: ReaderReport, card: str)
 class TextfileWriter:
     """A state listener keeping one textfile up to date; ``close`` leaves cardwatch_up 0."""
 
-    def __init__(self, path: Path, min_interval: float = 0.25) -> None:
+    def __init__(self, path: Path, min_interval: float = 0.25, card_id: str = "hash") -> None:
         self.path = path
+        self.card_id = card_id
         if path.suffix != ".prom":
             log.warning("node_exporter's textfile collector reads only *.prom files, not %s", path)
         self._checked_at: dict[str, datetime] = {}
@@ -152,7 +178,7 @@ class TextfileWriter:
             if slot.phase is Phase.CHECKED and slot.since is not None:
                 self._checked_at[slot.reader] = slot.since
         self._last = state
-        self._writer.submit(render(state, True, self._checked_at))
+        self._writer.submit(render(state, True, self._checked_at, self.card_id))
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until the latest state is written."""
@@ -160,7 +186,9 @@ class TextfileWriter:
 
     def close(self) -> None:
         """Write the last state with cardwatch_up 0, and stop."""
-        self._writer.submit(render(self._last or DaemonState(), False, self._checked_at))
+        self._writer.submit(
+            render(self._last or DaemonState(), False, self._checked_at, self.card_id)
+        )
         self._writer.close()
 
     def _write(self, text: str) -> None:

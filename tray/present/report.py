@@ -70,7 +70,7 @@ def report_name(reader: str | None) -> str:
 
 def write_html(report: CheckReport, path: Path, history: Sequence[HistoryEntry] = ()) -> Path:
     """Write ``report`` as a self-contained HTML page to ``path`` (atomically); StorageError."""
-    atomic_write_text(path, render_html(report, history))
+    atomic_write_text(path, render_html(report, history), own_folder=True)
     return path
 
 

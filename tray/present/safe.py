@@ -16,6 +16,8 @@ Notifications spec's markup rules and HTML autoescaping):
   :func:`html.escape`; a value that is wholly data is isolated in ``<bdi>`` so right-to-left
   text in it cannot reorder what surrounds it.
 * JSON: as is (:func:`json.dumps` escapes control characters itself).
+* log (:func:`log_card`): a card is named by the first 4 and last 4 characters of its number
+  (``TP03…2345``), never the whole number: the log file is what gets attached to bug reports.
 
 Cardwatch's own words never hold these characters, so a whole composed line can pass through
 :func:`terminal` too.
@@ -73,3 +75,16 @@ def html_text(value: object) -> str:
 def html_isolated(value: object) -> str:
     """``value`` (wholly data) as HTML isolated in ``<bdi>``: its direction stays inside."""
     return f"<bdi>{html_text(value)}</bdi>"
+
+
+def log_card(key: str | None) -> str:
+    """A card key (number, or ATR/serial) shortened for the log: ``TP03…2345``, ``…2345``."""
+    if not key:
+        return ""
+    atr, slash, serial = key.rpartition("/")
+    if slash:  # no card number: the ATR names the card model, the serial the person
+        return f"{terminal(atr)}/{log_card(serial)}"
+    text = terminal(key)
+    if len(text) > 8:
+        return f"{text[:4]}…{text[-4:]}"
+    return f"…{text[-4:]}" if len(text) > 4 else "…"

@@ -5,6 +5,13 @@ Rules every file Cardwatch keeps follows:
 * a write goes to a temporary file in the same directory, is fsync'ed, then replaces the
   old file in one ``os.replace``; a failed write (read-only directory, disk full) leaves the
   old file as it was and no temporary file behind, and raises :class:`StorageError`;
+* files hold personal data (card numbers, names, certificate serials): a file is written
+  with exactly the mode asked for (0600 unless said otherwise) whatever the umask or the
+  old file's mode; the temporary file is created ``O_EXCL | O_NOFOLLOW`` at 0600, and a
+  symlink at the destination is replaced by the rename, never followed (its target is left
+  untouched); a folder that is Cardwatch's own (``own_folder``) is created 0700 and an
+  existing one tightened to 0700 — never any other folder (the user's home, the autostart
+  or textfile-collector folders);
 * a file that cannot be read back (truncated, corrupt, unreadable) is never deleted: it is
   set aside as ``<name>.corrupt-<UTC time>`` with one WARNING saying why and where it went,
   and the caller starts afresh;
@@ -20,7 +27,8 @@ import errno
 import json
 import logging
 import os
-import tempfile
+import secrets
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,8 +44,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Mode of a new private file (history, state); an existing file keeps its own mode.
+#: Mode of a private file (history, state, reports, caches), whatever it was before.
 PRIVATE = 0o600
+#: Mode of Cardwatch's own folders (the data, report and cache folders)
+PRIVATE_FOLDER = 0o700
 
 
 class StorageError(Exception):
@@ -102,23 +112,67 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE) -> None:
-    """Replace ``path`` with ``data`` all at once; raises StorageError, old file intact."""
+def private_folder(directory: Path) -> None:
+    """Create Cardwatch's own ``directory`` 0700, or tighten it to 0700; OSError if impossible.
+
+    Only for folders Cardwatch owns: a symlink in its place is the user's choice and is left as
+    it is (chmod would follow it to whatever folder it names).
+    """
+    directory.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    found = directory.lstat()
+    if stat.S_ISDIR(found.st_mode) and found.st_mode & 0o777 != PRIVATE_FOLDER:
+        directory.chmod(PRIVATE_FOLDER)
+
+
+_TEMP_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new temporary file next to ``path``, 0600, never an existing file or a symlink."""
+    for _attempt in range(100):
+        # The temporary name never ends in the target's suffix (node_exporter reads *.prom).
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temp, _TEMP_FLAGS, PRIVATE), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
+
+
+def atomic_write_bytes(
+    path: Path, data: bytes, mode: int = PRIVATE, *, own_folder: bool = False
+) -> None:
+    """Replace ``path`` with ``data`` all at once, with exactly ``mode``; StorageError.
+
+    The old file is intact after a failure. A symlink at ``path`` is replaced, never followed.
+    ``own_folder``: ``path``'s folder is Cardwatch's own (see :func:`private_folder`).
+    """
     directory = path.parent
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            mode = path.stat().st_mode & 0o7777
-        # The temporary name never ends in the target's suffix (node_exporter reads *.prom).
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        if own_folder:
+            private_folder(directory)
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
+        fd, temp = _create_temp(path)
     except OSError as exc:
         raise StorageError(path, _reason(exc), exc.errno) from exc
     try:
         with os.fdopen(fd, "wb") as out:
+            # exactly ``mode``, whatever the umask (Windows has no fchmod: per-user ACLs)
+            if hasattr(os, "fchmod"):
+                os.fchmod(out.fileno(), mode)
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(temp, mode)
+        if not hasattr(os, "fchmod"):
+            os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -129,9 +183,11 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE) -> None:
     _fsync_dir(directory)
 
 
-def atomic_write_text(path: Path, text: str, mode: int = PRIVATE) -> None:
-    """Replace ``path`` with UTF-8 ``text`` all at once; raises StorageError, old file intact."""
-    atomic_write_bytes(path, text.encode("utf-8"), mode)
+def atomic_write_text(
+    path: Path, text: str, mode: int = PRIVATE, *, own_folder: bool = False
+) -> None:
+    """Replace ``path`` with UTF-8 ``text`` all at once; see :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode, own_folder=own_folder)
 
 
 def set_aside(path: Path, what: str, cause: str, clock: Clock | None = None) -> Path | None:

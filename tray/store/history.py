@@ -443,8 +443,10 @@ class History:
         self._state_writer.close()
 
     def _write_history(self, snapshot: _HistorySnapshot) -> None:
-        atomic_write_text(self.path, history_text(*snapshot))
+        atomic_write_text(self.path, history_text(*snapshot), own_folder=True)
 
     def _write_state(self, value: tuple[DaemonState, bool]) -> None:
         state, running = value
-        atomic_write_text(self.state_file, _dumps(state_document(state, self._owner, running)))
+        atomic_write_text(
+            self.state_file, _dumps(state_document(state, self._owner, running)), own_folder=True
+        )

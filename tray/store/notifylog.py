@@ -100,4 +100,6 @@ class LogFile:
         self._writer.close()
 
     def _write(self, notify_log: NotifyLog) -> None:
-        atomic_write_text(self.path, json.dumps(to_dict(notify_log), indent=1) + "\n")
+        atomic_write_text(
+            self.path, json.dumps(to_dict(notify_log), indent=1) + "\n", own_folder=True
+        )

@@ -150,6 +150,6 @@ class RevocationCache:
         path = self._path(cert, issuer)
         entry = _encode(replace(status, cached=False), cert_id(cert, issuer))
         try:
-            atomic_write_text(path, json.dumps(entry))
+            atomic_write_text(path, json.dumps(entry), own_folder=True)
         except StorageError as exc:
             log.warning("revocation cache %s cannot be written (%s)", path, exc.reason)
