@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from bench import PcscBench
 from conftest import READERS, InsertCard
-from desktop import Desktop, desktop_unavailable, wait_for
+from desktop import Box, Desktop, desktop_unavailable, wait_for
 from tray.icondata import draw
 
 from tray.daemon.state import DaemonState
@@ -142,6 +142,10 @@ def test_tray_icon_colour_follows_the_card_and_clicks_reach_the_app(
             offset = len(tray.log())
             desktop.click(*icon.centre, button=3)
             desktop.wait_colour(MENU_COLOUR, "the menu to pop up", MENU_BOX)
+            if os.environ.get("CARDWATCH_SCREENSHOTS"):  # the README's picture of the menu
+                menu = desktop.find(MENU_COLOUR, (0, 34, 800, 600)) or Box(0, 0, 370, 218)
+                shot = desktop.screenshot().crop((0, 0, menu.right + 10, menu.bottom + 10))
+                shot.save(Path(os.environ["CARDWATCH_SCREENSHOTS"]) / "tray-menu.png")
             desktop.key("Down", "Return")
             offset = tray.wait_log(r"tray: open_reader_report", offset)
             reader_report = tray.report.with_name(report_name(READERS[0]))
