@@ -325,11 +325,7 @@ def _run(args: argparse.Namespace, loaded: Loaded) -> int:
     options = RunOptions(
         demo=args.demo,
         tray=not args.no_tray,
-        # A demo's simulated cards reach a textfile only when asked for on the command line:
-        # the configured one is read by the real monitoring.
-        prometheus_textfile=args.prometheus_textfile
-        or (None if args.demo else config.prometheus.textfile)
-        or None,
+        prometheus_textfile=args.prometheus_textfile or config.prometheus.textfile or None,
         thresholds=config.check.thresholds(),
         clock_thresholds=config.clock.thresholds(),
         notify=config.notifications,
