@@ -37,6 +37,15 @@ def server(tmp_path: Path) -> Iterator[NotifyServer]:
         yield running
 
 
+def checked(data: Path) -> bool | None:
+    try:
+        state = json.loads((data / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    readers = state.get("readers", [])
+    return True if readers and all(r.get("phase") == "checked" for r in readers) else None
+
+
 def test_clock_skew_daemon_status_report_and_its_report_file_agree(
     server: NotifyServer, tmp_path: Path
 ) -> None:
@@ -68,6 +77,8 @@ def test_clock_skew_daemon_status_report_and_its_report_file_agree(
         assert call.urgency == "critical"
         assert call.body.startswith("Check the time zone setting first")
 
+        # The state file is written off the dispatcher thread: wait until it has the check.
+        wait_for("the state file to hold the check", lambda: checked(demo_data_dir()))
         status = cardwatch("status", "--demo", "--json")
         assert status.returncode == Health.CRITICAL, status.stdout + status.stderr
         shown = json.loads(status.stdout)
