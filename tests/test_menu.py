@@ -25,14 +25,32 @@ def entries(state: DaemonState) -> list[Entry]:
     return [item for item in build_menu(state) if isinstance(item, Entry)]
 
 
-def test_each_reader_has_a_disabled_line_with_its_card() -> None:
+def test_each_reader_has_a_line_and_a_checked_cards_line_opens_its_report() -> None:
     r0 = ReaderState("Reader 0", Phase.CHECKED, report("default"))
     r1 = ReaderState("Reader 1", Phase.EMPTY)
-    state = UP.with_reader(r0).with_reader(r1)
-    info = [e for e in entries(state) if e.action is None]
-    assert [e.label for e in info] == [reader_line(r0), reader_line(r1)]
-    assert not any(e.enabled for e in info)
-    assert "Reader 1" in info[1].label
+    r2 = ReaderState("Reader 2", Phase.CHECKING)
+    state = UP.with_reader(r0).with_reader(r1).with_reader(r2)
+    lines = entries(state)[:3]
+    assert [e.label for e in lines] == [reader_line(r0), reader_line(r1), reader_line(r2)]
+    card, empty, checking = lines
+    assert (card.action, card.reader, card.arguments) == (
+        Action.OPEN_READER_REPORT,
+        "Reader 0",
+        ("Reader 0",),
+    )
+    assert card.enabled and not card.default
+    # No card, or no result yet: nothing to open, an information line.
+    assert (empty.action, empty.reader, empty.enabled) == (None, None, False)
+    assert (checking.action, checking.enabled) == (None, False)
+    assert "Reader 1" in empty.label
+
+
+def test_a_service_fault_line_opens_nothing() -> None:
+    slot = ReaderState("Reader 0", Phase.CHECKED, report("default"))
+    fault = CheckItem(ItemId.SERVICE, Status.FAIL, "PC/SC service not running")
+    down = DaemonState(readers=(slot,), service_up=False, service_item=fault)
+    (line,) = [e for e in entries(down) if e.action in (None, Action.OPEN_READER_REPORT)]
+    assert (line.label, line.action) == ("PC/SC service not running", None)
 
 
 def test_actions_come_in_order_after_a_separator() -> None:

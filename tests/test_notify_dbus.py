@@ -157,6 +157,22 @@ def test_worse_finding_replaces_instead_of_stacking_and_removal_withdraws(
         n.close()
 
 
+def test_closing_withdraws_every_open_notification(server: NotifyServer, tmp_path: Path) -> None:
+    holder = Holder()
+    n = notifications(tmp_path, holder)
+    locked = ReaderState(READER_0, Phase.CHECKED, scenario("pin-locked"))
+    mute = ReaderState(READER_1, Phase.CHECKED, scenario("mute"))
+    feed(n, holder, DaemonState(readers=(locked, mute), service_up=True, updated_at=NOW))
+    calls = server.wait_calls(2)
+    server.wait("two live notifications", lambda s: len(s.live) == 2)
+    assert server.closed == []
+    # Cardwatch quits (Runtime.stop closes the notifications): their buttons would be dead.
+    n.close()
+    server.wait("every notification withdrawn", lambda s: s.live == set())
+    assert sorted(server.closed) == sorted(c.id for c in calls)
+    assert len(server.calls) == 2
+
+
 def test_snooze_button_holds_the_card_back(server: NotifyServer, tmp_path: Path) -> None:
     holder = Holder()
     n = notifications(tmp_path, holder)

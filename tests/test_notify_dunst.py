@@ -138,6 +138,8 @@ def test_card_expiring_in_three_days_is_shown_by_dunst_and_its_action_opens_the_
         shot.save(tmp_path / "notification.png")
         if os.environ.get("CARDWATCH_SCREENSHOT"):
             shot.save(os.environ["CARDWATCH_SCREENSHOT"])
+        if os.environ.get("CARDWATCH_SCREENSHOTS"):  # the README's pictures (docs/)
+            shot.save(Path(os.environ["CARDWATCH_SCREENSHOTS"]) / "notification.png")
         assert dunstctl(env, "action", "0").returncode == 0
         url = wait_for(
             "the report to open", lambda: opened.read_text() if opened.exists() else None
@@ -151,7 +153,10 @@ def test_card_expiring_in_three_days_is_shown_by_dunst_and_its_action_opens_the_
         ]
         mine = [e for e in entries if e["appname"] == "Cardwatch"]
         assert [e["summary"] for e in mine] == ["Certificate expires in 3 days"]
-        assert mine[0]["body"].startswith(f"MOICA card TP0317… in {READERS[0]}\n")
+        # What to do leads, then where.
+        advice, where = mine[0]["body"].splitlines()
+        assert advice.startswith("Renew the certificate before it expires")
+        assert where == f"MOICA card TP0317… in {READERS[0]}"
     finally:
         if proc.poll() is None:
             proc.terminate()

@@ -89,3 +89,27 @@ def test_hostile_card_data_shows_as_text_and_never_runs(chromium: str, tmp_path:
     assert "&lt;script&gt;document.title=" in dom
     text = unescape(re.sub(r"<[^>]+>", " ", dom))
     assert HOSTILE in text
+
+
+@pytest.mark.parametrize(
+    ("language", "name"), [("en", "report.png"), ("zh_TW", "report-zh_TW.png")]
+)
+def test_the_readme_pictures_of_the_report_lead_with_the_verdict(
+    chromium: str, tmp_path: Path, language: str, name: str
+) -> None:
+    set_language(language)
+    page = write_html(check("expiring"), tmp_path / "report.html")
+    html = page.read_text(encoding="utf-8")
+    # The page speaks one language and says so; the verdict comes before the items.
+    tag = {"en": "en", "zh_TW": "zh-Hant-TW"}[language]
+    assert f'<html lang="{tag}">' in html
+    headline = "Expires in 21 days" if language == "en" else "21 天後到期"
+    assert headline in html and html.index(headline) < html.index("MOICA")
+    shot = tmp_path / name
+    browse(chromium, tmp_path, page, f"--screenshot={shot}", "--window-size=630,2100")
+    with Image.open(shot) as image:
+        assert image.size == (630, 2100)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
+        assert colours is None or len(colours) > 50
+    if os.environ.get("CARDWATCH_SCREENSHOTS"):  # the README's pictures (docs/)
+        shutil.copyfile(shot, Path(os.environ["CARDWATCH_SCREENSHOTS"]) / name)

@@ -92,3 +92,61 @@ def test_offline_bench_check_contacts_nobody(vpcd: InsertCard, responder: Revoca
     assert result.returncode == Health.OK, result.stdout
     assert responder.hits == []
     assert "network checks are off" in result.stdout
+
+
+def not_yet_valid_card(responder: RevocationServer) -> MoicaGen1Card:
+    """A MOICA card whose certificates start in 3 days (by the true time)."""
+    now = datetime.now(timezone.utc)
+    urls = certs.Urls.under(responder.base_url)
+    card_certs = scenarios.moica_certs(now, 1826, not_yet_valid=72, urls=urls)
+    sign, encrypt = (x509.load_der_x509_certificate(der) for der, _l, _ca in card_certs[:2])
+    responder.know(sign, encrypt)
+    return MoicaGen1Card(card_certs, scenarios.DEMO_CARD_NUMBER)
+
+
+def test_not_yet_valid_card_with_the_clock_measured_right_names_the_certificate(
+    vpcd: InsertCard, responder: RevocationServer
+) -> None:
+    vpcd(not_yet_valid_card(responder))
+    base = ("check", "--no-pkcs11", "--reader", READERS[0], "--time-url", "none")
+    with NtpServer(0.0) as ntp:  # the true time: this computer's clock is right
+        result = cardwatch(*base, "--json", "--ntp-server", ntp.address)
+        text = cardwatch(*base, "--ntp-server", ntp.address)
+        assert ntp.requests >= 2
+    assert result.returncode == Health.CRITICAL, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["clock"]["status"], data["clock"]["source"]) == ("pass", "sntp")
+    (reader,) = data["readers"]
+    valid_from = next(i for i in reader["items"] if i["key"] == "valid_from")
+    assert (valid_from["status"], valid_from["cause"]) == ("fail", "certificate")
+    assert "this computer's clock is right" in valid_from["summary"]
+    assert "Ask the issuer" in valid_from["advice"]
+    verdict = data["assessment"]
+    assert verdict["headline"] == "Not yet valid — ask the issuer"
+    assert [(f["code"], f["cause"]) for f in verdict["findings"]] == [
+        ("not_yet_valid", "certificate")
+    ]
+    # Nobody is sent to fix a clock just measured as right.
+    assert "time zone" not in result.stdout and "clock is wrong" not in result.stdout
+    assert text.returncode == Health.CRITICAL
+    assert "Not yet valid — ask the issuer" in text.stdout
+    assert "correct" in text.stdout.split("10 PASS", 1)[1].splitlines()[0]
+
+
+def test_not_yet_valid_card_with_the_clock_measured_days_behind_names_the_clock(
+    vpcd: InsertCard, responder: RevocationServer
+) -> None:
+    vpcd(not_yet_valid_card(responder))
+    # The SNTP server says the true time is 4 days later: this computer's clock is behind,
+    # and the certificate that started "in 3 days" has in truth started already.
+    with NtpServer(4 * 86400.0) as ntp:
+        result = cardwatch(
+            "check", "--json", "--no-pkcs11", "--reader", READERS[0], "--time-url", "none",
+            "--ntp-server", ntp.address,
+        )  # fmt: skip
+    assert result.returncode == Health.CRITICAL, result.stderr
+    data = json.loads(result.stdout)
+    assert data["clock"]["status"] == "fail"
+    verdict = data["assessment"]
+    assert "Clock" in verdict["headline"] and "behind" in verdict["headline"], verdict
+    assert all(f["cause"] != "certificate" for f in verdict["findings"]), verdict

@@ -7,13 +7,19 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from test_daemon_bench import Recorder, checked
 
+from tray import app
 from tray.app import RunOptions, build_runtime
 from tray.clock import SystemClock
-from tray.demo.scenarios import READER_0
+from tray.demo.scenarios import READER_0, READER_1
 from tray.notify.backends import Callbacks
 from tray.notify.policy import Notice
+from tray.present.report import report_name
+from tray.ui.menu import Action, Entry, build_menu
+
+READERS = (READER_0, READER_1)
 
 
 class Backend:
@@ -69,3 +75,38 @@ def test_the_runtime_records_notifies_and_writes_every_file(tmp_path: Path) -> N
     assert report.parent == runtime.report_dir == data / "reports"
     assert "cardwatch_" in textfile.read_text()
     assert opened == []
+
+
+def test_a_cards_menu_line_opens_that_readers_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[Path] = []
+    done = threading.Event()
+
+    def open_file(path: Path) -> bool:
+        opened.append(path)
+        done.set()
+        return True
+
+    monkeypatch.setattr(app, "open_file", open_file)
+    options = RunOptions(demo="default", tray=False)
+    runtime = build_runtime(options, SystemClock(), data=tmp_path / "data")
+    recorder = Recorder(runtime.daemon)
+    runtime.start()
+    try:
+        recorder.wait("both cards checked", lambda s: all(checked(r)(s) for r in READERS))
+        actions = app._TrayActions(runtime.daemon, threading.Event(), runtime.report_dir)
+        (line,) = [
+            e
+            for e in build_menu(runtime.daemon.state)
+            if isinstance(e, Entry) and e.reader == READER_1
+        ]
+        assert line.action is Action.OPEN_READER_REPORT
+        getattr(actions, line.action.value)(*line.arguments)  # as the tray calls it
+        assert done.wait(15)
+        # The same file a notification's click about that reader writes.
+        assert opened == [runtime.report_dir / report_name(READER_1)]
+        page = opened[0].read_text()
+        assert READER_1 in page and READER_0 not in page
+    finally:
+        runtime.stop()

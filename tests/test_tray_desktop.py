@@ -20,13 +20,14 @@ from pathlib import Path
 
 import pytest
 from bench import PcscBench
-from conftest import InsertCard
-from desktop import Desktop, desktop_unavailable, wait_for
+from conftest import READERS, InsertCard
+from desktop import Box, Desktop, desktop_unavailable, wait_for
 from tray.icondata import draw
 
 from tray.daemon.state import DaemonState
 from tray.demo import scenarios
 from tray.demo.card import VirtualCard
+from tray.present.report import report_name
 from tray.ui.tray import Tray, TrayUnavailable, choose_backend
 
 GREEN, AMBER, RED, GREY = draw.GREEN[:3], draw.AMBER[:3], draw.RED[:3], draw.GREY[:3]
@@ -136,18 +137,37 @@ def test_tray_icon_colour_follows_the_card_and_clicks_reach_the_app(
         assert "expired" in tray.report.read_text(encoding="utf-8").lower()
 
         if backend == "gtk":
-            # Right click: the menu; Down x3 reaches Pause notifications (the status line
-            # is disabled, so the first Down lands on Check now).
+            # Right click: the menu. The first Down lands on the card's line (the empty
+            # reader's line is disabled and skipped): it opens that reader's report.
             offset = len(tray.log())
             desktop.click(*icon.centre, button=3)
             desktop.wait_colour(MENU_COLOUR, "the menu to pop up", MENU_BOX)
-            desktop.key("Down", "Down", "Down", "Return")
+            if os.environ.get("CARDWATCH_SCREENSHOTS"):  # the README's picture of the menu
+                menu = desktop.find(MENU_COLOUR, (0, 34, 800, 600)) or Box(0, 0, 370, 218)
+                shot = desktop.screenshot().crop((0, 0, menu.right + 10, menu.bottom + 10))
+                shot.save(Path(os.environ["CARDWATCH_SCREENSHOTS"]) / "tray-menu.png")
+            desktop.key("Down", "Return")
+            offset = tray.wait_log(r"tray: open_reader_report", offset)
+            reader_report = tray.report.with_name(report_name(READERS[0]))
+            wait_for(
+                "the reader's report to be opened",
+                lambda: (
+                    True if reader_report.resolve().as_uri() in (_read(tray.opened) or "") else None
+                ),
+            )
+            page = reader_report.read_text(encoding="utf-8")
+            assert READERS[0] in page and READERS[1] not in page
+
+            # Down x4 reaches Pause notifications (card line, Check now, Open report, Pause).
+            desktop.click(*icon.centre, button=3)
+            desktop.wait_colour(MENU_COLOUR, "the menu to pop up", MENU_BOX)
+            desktop.key("Down", "Down", "Down", "Down", "Return")
             offset = tray.wait_log(r"tray: toggle_pause", offset)
             offset = tray.wait_log(r"state error: .*Notifications paused", offset)
 
             desktop.click(*icon.centre, button=3)
             desktop.wait_colour(MENU_COLOUR, "the menu to pop up again", MENU_BOX)
-            desktop.key("Down", "Return")
+            desktop.key("Down", "Down", "Return")
             offset = tray.wait_log(r"tray: check_now", offset)
             offset = tray.wait_log(r"state checking: ", offset)
             tray.wait_log(r"state error: ", offset)
@@ -219,6 +239,7 @@ def test_no_display_is_a_named_cause_not_a_traceback(monkeypatch: pytest.MonkeyP
     class Quiet:
         def check_now(self) -> None: ...
         def open_report(self) -> None: ...
+        def open_reader_report(self, reader: str) -> None: ...
         def toggle_pause(self) -> None: ...
         def toggle_autostart(self) -> None: ...
         def quit(self) -> None: ...

@@ -211,7 +211,7 @@ class Runtime:
         return done
 
     def stop(self) -> None:
-        """Stop watching, then the notifications, and write what is left to disk."""
+        """Stop watching, withdraw the notifications, and write what is left to disk."""
         self.daemon.stop()
         self.notifications.close()
         self.history.close()
@@ -311,10 +311,18 @@ class _TrayActions:
         # Writing the file and starting the viewer happen off the UI thread.
         threading.Thread(target=self._open_report, name="cw-report", daemon=True).start()
 
-    def _open_report(self) -> None:
+    def open_reader_report(self, reader: str) -> None:
+        """A card's line in the menu: the report of that reader alone."""
+        threading.Thread(
+            target=self._open_report, args=(reader,), name="cw-report", daemon=True
+        ).start()
+
+    def _open_report(self, reader: str | None = None) -> None:
         try:
             entries = self._history.entries() if self._history is not None else ()
-            path = write_report(self._daemon.state, self._report_dir, history=entries)
+            path = write_report(
+                self._daemon.state, self._report_dir, reader=reader, history=entries
+            )
             log.info("opening the report %s", path)
             open_file(path)
         except Exception:  # a thread boundary: say so and keep running

@@ -175,7 +175,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--demo",
         metavar="SCENARIO",
-        help=_("report on a demo scenario checked now, with no reader or daemon needed"),
+        nargs="?",
+        const="",
+        help=_(
+            "report on a demo scenario checked now, with no reader or daemon needed; without "
+            "SCENARIO, on the last 'cardwatch run --demo' (kept apart from real data)"
+        ),
     )
     report.add_argument("--reader", metavar="NAME", help=_("only readers whose name contains NAME"))
     config = sub.add_parser(
@@ -431,7 +436,7 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     from .store.files import StorageError
 
     history: Sequence[HistoryEntry] = ()
-    if args.demo:
+    if args.demo:  # a scenario, checked now (a bare --demo reads the demo daemon's state)
         if _unknown_demo(args.demo):
             return int(Health.UNKNOWN)
         from .demo.backend import SimBackend
@@ -544,7 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .store.files import DATA_DIR_ENV, demo_data_dir
 
     before = os.environ.get(DATA_DIR_ENV)
-    if getattr(args, "demo", None):
+    if getattr(args, "demo", None) not in (None, False):  # report's bare --demo is ""
         # A demo's history, state, notification log and reports live apart from real data.
         os.environ[DATA_DIR_ENV] = str(demo_data_dir())
     try:

@@ -8,7 +8,8 @@ daemon's dispatcher or the tray's main thread.
 * **desktop-notifier** (D-Bus on Linux, the native centres on Windows and macOS): one live
   notification per slot (an older one is closed before its replacement is sent, since the
   library always asks for a new id), a click or "Open report" opens that card's report,
-  "Snooze for a day" snoozes the card.
+  "Snooze for a day" snoozes the card; when Cardwatch quits, its notifications are withdrawn
+  (their buttons would be dead).
 * **plyer** where desktop-notifier cannot run: no clicks, so the message says where the
   report file is; nothing can be withdrawn.
 * **a log line** when there is no notification service at all: the daemon keeps running.
@@ -104,7 +105,8 @@ class Backend(Protocol):
 
     def flush(self, timeout: float = PROBE_SECONDS) -> bool: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Withdraw what can be withdrawn (Cardwatch quits) and stop; waits a bounded time."""
 
 
 class BackendUnavailable(Exception):
@@ -170,6 +172,8 @@ class DesktopNotifierBackend:
                     await self._show(arg)
                 elif what == "flush":
                     arg.set()
+                elif what == "withdraw_all":
+                    await self._withdraw_all(arg)
                 else:
                     await self._withdraw(arg)
             except Exception as exc:  # one failed send must not end the loop
@@ -202,6 +206,13 @@ class DesktopNotifierBackend:
             await self._notifier.clear(identifier)
         except Exception:  # already closed by the user or the server: nothing to withdraw
             log.debug("closing the notification of %s failed", slot, exc_info=True)
+
+    async def _withdraw_all(self, done: threading.Event) -> None:
+        try:
+            for slot in list(self._ids):
+                await self._withdraw(slot)
+        finally:
+            done.set()
 
     async def _show(self, notice: Notice) -> None:
         dn = self._dn
@@ -239,9 +250,14 @@ class DesktopNotifierBackend:
         self._callbacks.closed(notice)
 
     def close(self) -> None:
-        """Stop the loop thread (live notifications stay on the screen)."""
+        """Withdraw every live notification (its buttons would be dead), stop the loop thread."""
         if not self._loop.is_running():
             return
+        # After everything handed in before: a notice still on its way is withdrawn too.
+        withdrawn = threading.Event()
+        self._put("withdraw_all", withdrawn)
+        if self._queue is not None and not withdrawn.wait(PROBE_SECONDS):
+            log.warning("Cardwatch's notifications could not all be withdrawn")
         try:
             # The consumer must end inside the loop: a coroutine left suspended would be
             # finalised later against a dead loop and print an error at exit.

@@ -129,7 +129,10 @@ class Notifications:
         return sent and written
 
     def close(self) -> None:
-        """Stop the backend and write the log."""
+        """Withdraw Cardwatch's notifications (their buttons would be dead once it has quit),
+        stop the backend and write the log."""
+        with self._lock:
+            self._live.clear()
         self.backend.close()
         if self._log_file is not None:
             self._log_file.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..daemon.state import DaemonState, reader_line, tooltip_lines
+from ..daemon.state import DaemonState, Phase, reader_line, tooltip_lines
 from ..i18n import _
 from ..present.safe import terminal
 
@@ -19,6 +19,8 @@ class Action(enum.Enum):
 
     CHECK_NOW = "check_now"
     OPEN_REPORT = "open_report"
+    #: a card's line: the report of that reader alone (the entry's ``reader``)
+    OPEN_READER_REPORT = "open_reader_report"
     TOGGLE_PAUSE = "toggle_pause"
     TOGGLE_AUTOSTART = "toggle_autostart"
     QUIT = "quit"
@@ -37,11 +39,18 @@ class Entry:
     #: None: not a check item; True/False: a check item and its mark
     checked: bool | None = None
     default: bool = False
+    #: the reader the action is about (a card's line), else None
+    reader: str | None = None
 
     @property
     def enabled(self) -> bool:
         """Information lines cannot be chosen."""
         return self.action is not None
+
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        """What the action's method is called with: ``getattr(actions, action.value)(*these)``."""
+        return () if self.reader is None else (self.reader,)
 
 
 @dataclass(frozen=True)
@@ -76,8 +85,21 @@ def _status_lines(state: DaemonState) -> tuple[str, ...]:
     return tuple(reader_line(r, state.clock) for r in state.readers)
 
 
+def status_entries(state: DaemonState) -> tuple[Entry, ...]:
+    """The status lines as entries: a checked card's line opens that reader's report."""
+    lines = status_lines(state)
+    if len(lines) != len(state.readers) or state.service_up is not True:
+        return tuple(Entry(line) for line in lines)
+    return tuple(
+        Entry(line, Action.OPEN_READER_REPORT, reader=slot.reader)
+        if slot.phase is Phase.CHECKED and slot.report is not None
+        else Entry(line)
+        for line, slot in zip(lines, state.readers, strict=True)
+    )
+
+
 def build_menu(state: DaemonState, autostart_enabled: bool | None = None) -> tuple[Item, ...]:
-    """The whole menu for ``state``: status lines, then the actions.
+    """The whole menu for ``state``: status lines (a card's opens its report), then the actions.
 
     ``autostart_enabled`` is whether Cardwatch starts at login (the autostart status, not the
     daemon's); None leaves the "Start at login" entry out (no way to change it here).
@@ -86,7 +108,7 @@ def build_menu(state: DaemonState, autostart_enabled: bool | None = None) -> tup
     if autostart_enabled is not None:
         login = (Entry(_("Start at login"), Action.TOGGLE_AUTOSTART, checked=autostart_enabled),)
     return (
-        *(Entry(line) for line in status_lines(state)),
+        *status_entries(state),
         Separator(),
         Entry(_("Check now"), Action.CHECK_NOW),
         Entry(_("Open report"), Action.OPEN_REPORT, default=DEFAULT_ACTION is Action.OPEN_REPORT),

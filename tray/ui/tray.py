@@ -53,6 +53,7 @@ class TrayActions(Protocol):
 
     def check_now(self) -> None: ...
     def open_report(self) -> None: ...
+    def open_reader_report(self, reader: str) -> None: ...
     def toggle_pause(self) -> None: ...
     def toggle_autostart(self) -> None: ...
     def quit(self) -> None: ...
@@ -415,21 +416,25 @@ class Tray:
             actions = self._actions
             return pystray.MenuItem(
                 entry.label,
-                self._handler(action),
+                self._handler(entry),
                 checked=lambda _item: bool(actions.autostart_enabled()),
             )
         return pystray.MenuItem(
             entry.label,
-            self._handler(action),
+            self._handler(entry),
             checked=None if checked is None else (lambda _item: checked),
             default=entry.default,
         )
 
-    def _handler(self, action: Action) -> Callable[[], None]:
+    def _handler(self, entry: Entry) -> Callable[[], None]:
+        action = entry.action
+        assert action is not None
+        arguments = entry.arguments
+
         def chosen() -> None:
             log.info("tray: %s", action.value)
             try:
-                getattr(self._actions, action.value)()
+                getattr(self._actions, action.value)(*arguments)
             except Exception:  # a callback boundary: log, keep the tray alive
                 log.exception("tray action %s failed", action.value)
 
