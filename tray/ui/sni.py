@@ -60,7 +60,8 @@ from dbus_fast.service import (
 )
 from PIL import Image
 
-from ..daemon.state import DaemonState, IconState, icon_state, tooltip
+from ..daemon.state import DaemonState, IconState, icon_state, tooltip_lines
+from ..present.safe import notification
 from .icons import load
 from .menu import Action, Entry, build_menu
 
@@ -148,6 +149,8 @@ class MenuItem:
     id: int
     properties: dict[str, Variant]
     action: Action | None = None
+    #: what the action is about (a card line: its reader)
+    arguments: tuple[str, ...] = ()
 
 
 def menu_items(state: DaemonState, autostart: bool | None) -> list[MenuItem]:
@@ -159,7 +162,9 @@ def menu_items(state: DaemonState, autostart: bool | None) -> list[MenuItem]:
             items.append(MenuItem(SEPARATOR_IDS + separators, {"type": Variant("s", "separator")}))
             separators += 1
             continue
-        if entry.action is None:
+        if entry.action is None or entry.action not in ACTION_IDS:
+            # status and card lines: numbered by position, so a line changing from "no card"
+            # to a card's headline is a property update, not a new layout
             item_id = STATUS_IDS + status
             status += 1
         else:
@@ -172,14 +177,14 @@ def menu_items(state: DaemonState, autostart: bool | None) -> list[MenuItem]:
         if entry.checked is not None:
             props["toggle-type"] = Variant("s", "checkmark")
             props["toggle-state"] = Variant("i", 1 if entry.checked else 0)
-        items.append(MenuItem(item_id, props, entry.action))
+        items.append(MenuItem(item_id, props, entry.action, entry.arguments))
     return items
 
 
 class Menu(ServiceInterface):
     """``com.canonical.dbusmenu``: a flat menu under the root item 0."""
 
-    def __init__(self, on_action: Callable[[Action], None]) -> None:
+    def __init__(self, on_action: Callable[..., None]) -> None:
         super().__init__(MENU_INTERFACE)
         self._on_action = on_action
         self.revision = 1
@@ -266,7 +271,7 @@ class Menu(ServiceInterface):
         if item is None:
             return item_id == 0
         if event_id == "clicked" and item.action is not None:
-            self._on_action(item.action)
+            self._on_action(item.action, *item.arguments)
         return True
 
     @dbus_method()
@@ -657,12 +662,14 @@ class SniTray:
                 if shown not in self._pixmaps:
                     self._pixmaps[shown] = pixmaps(shown)
                 self._item.icon = self._pixmaps[shown]
-                first, *rest = tooltip(state).split("\n")
-                self._item.icon_desc = "\n".join(rest) or first
+                lines = [notification(line, markup=True) for line in tooltip_lines(state)]
+                self._item.icon_desc = "\n".join(lines[1:]) or lines[0]
                 if self._shown is not None:
                     self._item.NewIcon()
                 self._shown = shown
-            first, *rest = tooltip(state).split("\n")
+            # Hosts render the tooltip as markup (KDE: a subset of HTML): every line is
+            # escaped for that, as a notification's is, and no line can add another.
+            first, *rest = [notification(line, markup=True) for line in tooltip_lines(state)]
             if (first, "\n".join(rest)) != (self._item.title, self._item.text):
                 self._item.title, self._item.text = first, "\n".join(rest)
                 self._item.icon_desc = self._item.text or first
@@ -674,11 +681,11 @@ class SniTray:
 
     # -- called by the bus (the main thread) ----------------------------------------------
 
-    def chosen(self, action: Action) -> None:
+    def chosen(self, action: Action, *arguments: str) -> None:
         """Run ``action`` (a click or a menu entry); a callback boundary."""
         log.info("tray: %s", action.value)
         try:
-            getattr(self._actions, action.value)()
+            getattr(self._actions, action.value)(*arguments)
         except Exception:
             log.exception("tray action %s failed", action.value)
 
