@@ -51,6 +51,9 @@ def pcsc_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscBench]:
         pytest.skip(reason)
     bench = PcscBench(READERS, log_dir=tmp_path_factory.mktemp("pcscd"))
     bench.start()
+    from apdu_audit import bench_started  # after pytest has loaded it as the plugin
+
+    bench_started()  # a session that ran the bench must have seen APDUs
     try:
         yield bench
     finally:

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
@@ -177,3 +178,63 @@ def test_stopped_service_is_critical_with_advice(pcsc_bench: PcscBench) -> None:
         assert data["service"]["cause"] == "service"
     finally:
         pcsc_bench.start()
+
+
+HOLD_THE_CARD = """
+import sys
+import threading
+from smartcard import scard
+hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+assert hresult == scard.SCARD_S_SUCCESS, hresult
+hresult, card, _protocol = scard.SCardConnect(
+    context, sys.argv[1], scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
+)
+assert hresult == scard.SCARD_S_SUCCESS, hresult
+assert scard.SCardBeginTransaction(card) == scard.SCARD_S_SUCCESS
+print("held", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+scard.SCardEndTransaction(card, scard.SCARD_LEAVE_CARD)
+scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
+"""
+
+
+def card_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("cw-card-")]
+
+
+@pytest.mark.bench
+def test_a_card_held_in_another_programs_transaction_is_in_use_within_the_budget(
+    vpcd: InsertCard, backend: PcscBackend
+) -> None:
+    card = scenario_card("default")
+    vpcd(card)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_CARD, READERS[0]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    result: list[ReaderReport] = []
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        checking = threading.Thread(target=lambda: result.append(check_slot(backend, budget=2.0)))
+        checking.start()
+        checking.join(60)  # a liveness bound: the check must not wait for the other program
+        ended_while_held = not checking.is_alive()
+        abandoned = card_threads()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()  # the other program lets go: any blocked call returns now
+        holder.wait(30)
+    assert ended_while_held, "the check waited for the other program's transaction"
+    (reader,) = result
+    present = item(reader, ItemId.CARD_PRESENT)
+    assert (present.status, present.code, present.cause) == (W, "card_in_use", Cause.USER)
+    # The session the check gave up on ends once its call returns, and sends nothing.
+    assert abandoned, "expected the stuck session's worker to be still waiting then"
+    for thread in abandoned:
+        thread.join(30)
+        assert not thread.is_alive()
+    assert card.received == []
+    # The card is usable again at once.
+    assert item(check_slot(backend), ItemId.CARD_PRESENT).status is P

@@ -243,3 +243,21 @@ def test_a_clock_hours_off_turns_the_icon_red_without_a_card_fault() -> None:
     assert state.clock is not None and state.clock.status is Status.FAIL
     assert icon_state(state) is IconState.ERROR
     assert tooltip(state).splitlines()[-1] == "Clock 8 h 0 min ahead — fix the time zone"
+
+
+def test_check_now_replaces_the_pending_recheck_instead_of_adding_one(
+    running: tuple[Daemon, Recorder],
+) -> None:
+    daemon, recorder = running
+    insert(daemon, READER_0)
+    insert(daemon, READER_1)
+    recorder.wait("both", lambda s: checked(READER_0)(s) and checked(READER_1)(s))
+    assert daemon.pending_rechecks() == {READER_0: 1, READER_1: 1}
+    for click in range(4):
+        before = len(recorder.reports)
+        daemon.check_now()
+        recorder.wait_reports(before + 2)
+        assert daemon.pending_rechecks() == {READER_0: 1, READER_1: 1}, f"after click {click + 1}"
+    daemon.submit(CardRemoved(READER_1))
+    recorder.wait("reader 1 empty", empty(READER_1))
+    assert daemon.pending_rechecks() == {READER_0: 1}

@@ -8,6 +8,8 @@ with a cause and advice.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -90,19 +92,89 @@ class CheckOptions:
 class _Recorder:
     """Wraps the session: enforces the time budget, remembers status words, counts APDUs."""
 
-    def __init__(self, session: Transport, clock: Clock, budget: float) -> None:
+    def __init__(
+        self, session: Transport, clock: Clock, budget: float, abandoned: threading.Event
+    ) -> None:
         self._session = session
         self._clock = clock
         self._deadline = clock.monotonic() + budget
         self._start = clock.monotonic()
+        self._abandoned = abandoned
         self.sws: list[int] = []
 
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
-        if self._clock.monotonic() > self._deadline:
+        if self._abandoned.is_set() or self._clock.monotonic() > self._deadline:
             raise CardTooSlow(self._clock.monotonic() - self._start)
         data, sw = self._session.transmit(apdu)
         self.sws.append(sw)
         return data, sw
+
+
+class _CardRun:
+    """One card session with a real deadline: the budget is checked between APDUs, and the
+    whole session runs in a worker that is abandoned when the budget is spent.
+
+    A call that blocks (a transaction another program holds the card for, a transmit the
+    reader never answers) cannot be interrupted from outside in pcsc-lite; the check does
+    not wait for it. The abandoned worker sends nothing more and closes the session as soon
+    as the call returns (each session has its own PC/SC context, so nothing else waits).
+    """
+
+    #: grace on top of the budget for the worker to notice it ran out between two APDUs
+    GRACE_SECONDS = 1.0
+
+    def __init__(self, backend: Backend, reader: str, clock: Clock, budget: float) -> None:
+        self._backend = backend
+        self._reader = reader
+        self._clock = clock
+        self._budget = budget
+        self._abandoned = threading.Event()
+        self.atr = b""
+        self.recorder: _Recorder | None = None
+        self.progress: Progress | None = None
+        self.readings: list[CardReading] = []
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        """Read the card; raises what the session raised, CardInUse when it could not start
+        within the budget, CardTooSlow when it did not end within it."""
+        started = time.monotonic()
+        worker = threading.Thread(
+            target=self._work, name=f"cw-card-{self._reader[:20]}", daemon=True
+        )
+        worker.start()
+        worker.join(self._budget + self.GRACE_SECONDS)
+        if worker.is_alive():
+            self._abandoned.set()
+            if self.recorder is None:
+                log.warning("%s: the card session did not start within the budget", self._reader)
+                raise CardInUse("the card session did not start within the budget")
+            raise CardTooSlow(time.monotonic() - started)
+        if self._error is not None:
+            raise self._error
+
+    def _work(self) -> None:
+        try:
+            with self._backend.session(self._reader) as session:
+                self.atr = session.atr
+                if self._abandoned.is_set():
+                    return  # the check gave up waiting: send nothing, just close
+                recorder = _Recorder(session, self._clock, self._budget, self._abandoned)
+                self.recorder = recorder
+                for profile in _order(self.atr):
+                    self.progress = Progress()
+                    reading = profile.read(
+                        Channel(recorder, profile.ALLOWLIST), self.atr, self.progress
+                    )
+                    if reading is not None:
+                        self.readings.append(reading)
+                        if profile.EXCLUSIVE:
+                            break
+        except BaseException as exc:  # handed to the checking thread, which maps it to an item
+            if not self._abandoned.is_set():
+                self._error = exc
+            else:
+                log.debug("%s: abandoned card session ended: %r", self._reader, exc)
 
 
 def run_check(
@@ -279,25 +351,17 @@ def check_reader(
     if slot.state is CardState.MUTE:
         return _with(base, _mute_item(), atr=slot.atr.hex().upper() or None)
 
-    recorder: _Recorder | None = None
-    progress: Progress | None = None
-    readings: list[CardReading] = []
+    card = _CardRun(backend, slot.reader, clock, options.card_budget_seconds)
+    card.atr = slot.atr
+    readings = card.readings
     failure: CheckItem | None = None
-    atr = slot.atr
     try:
-        with backend.session(slot.reader) as session:
-            atr = session.atr
-            recorder = _Recorder(session, clock, options.card_budget_seconds)
-            for profile in _order(atr):
-                progress = Progress()
-                reading = profile.read(Channel(recorder, profile.ALLOWLIST), atr, progress)
-                if reading is not None:
-                    readings.append(reading)
-                    if profile.EXCLUSIVE:
-                        break
+        card.run()
     except CardUnresponsive:
+        atr = card.atr
         return _with(base, _mute_item(), atr=atr.hex().upper() or None)
     except CardInUse:
+        atr = card.atr
         return _with(
             base,
             CheckItem(
@@ -315,7 +379,7 @@ def check_reader(
         )
     except CardRemoved:
         failure = _stage_item(
-            progress,
+            card.progress,
             Status.FAIL,
             _("The card was removed during the check"),
             _(
@@ -328,7 +392,7 @@ def check_reader(
         )
     except CardTooSlow as exc:
         failure = _stage_item(
-            progress,
+            card.progress,
             Status.FAIL,
             _("The card answers too slowly ({seconds:.1f} s and still not done)").format(
                 seconds=exc.seconds
@@ -345,7 +409,7 @@ def check_reader(
         )
     except ReaderError as exc:
         failure = _stage_item(
-            progress,
+            card.progress,
             Status.FAIL,
             _("Transmission to the card failed in the reader ({detail})").format(
                 detail=exc.detail or "-"
@@ -357,7 +421,7 @@ def check_reader(
     except ServiceUnavailable as exc:
         code, text = advice.service_down()
         failure = _stage_item(
-            progress,
+            card.progress,
             Status.FAIL,
             _("The PC/SC service stopped during the check ({detail})").format(
                 detail=exc.detail or "-"
@@ -370,7 +434,7 @@ def check_reader(
         # A profile bug, never a card fault: the guard stopped it before the card saw it.
         log.error("guard refused a command: %s", exc)
         failure = _stage_item(
-            progress,
+            card.progress,
             Status.FAIL,
             _("Cardwatch refused to send a command that is not read-only ({reason})").format(
                 reason=exc.reason
@@ -381,7 +445,7 @@ def check_reader(
         )
     except (CardDataError, ApduError) as exc:
         failure = _stage_item(
-            progress,
+            card.progress,
             Status.FAIL,
             _("The card answered, but its data has an unrecognised layout ({what})").format(
                 what=detail(str(exc))
@@ -394,6 +458,7 @@ def check_reader(
             Code.UNRECOGNISED_LAYOUT,
         )
 
+    atr, recorder = card.atr, card.recorder
     apdus = len(recorder.sws) if recorder else 0
     if failure is None and not readings:
         for source in middleware:

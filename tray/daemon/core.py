@@ -72,6 +72,11 @@ class _Settled:
 
 
 @dataclass(frozen=True)
+class _Recheck(_Settled):
+    """A card left in its reader is due for another check."""
+
+
+@dataclass(frozen=True)
 class _Done:
     reader: str
     token: int
@@ -84,6 +89,13 @@ class _CheckAll:
 
 
 @dataclass(frozen=True)
+class _Ask:
+    """Runs ``answer`` on the dispatcher thread, after every message queued before it."""
+
+    answer: Callable[[], None]
+
+
+@dataclass(frozen=True)
 class _Pause:
     paused: bool | None  # None: toggle
 
@@ -93,7 +105,8 @@ class _Stop:
     pass
 
 
-_Message = Event | _Settled | _Done | _CheckAll | _Pause | _Stop
+_Message = Event | _Settled | _Recheck | _Done | _CheckAll | _Ask | _Pause | _Stop
+_Timer = tuple[float, int, _Message]
 
 
 class Daemon:
@@ -119,7 +132,8 @@ class Daemon:
         self._tokens: dict[str, int] = {}
         self._cards: dict[str, CardInserted] = {}
         self._running: set[str] = set()
-        self._timers: list[tuple[float, int, _Message]] = []
+        self._timers: list[_Timer] = []
+        self._rechecks: dict[str, _Timer] = {}  # reader -> its one pending recheck
         self._sequence = itertools.count()
         self._counter = itertools.count(1)
         self._jobs: queue.Queue[tuple[str, int] | None] = queue.Queue()
@@ -178,6 +192,22 @@ class Daemon:
         """Pause or resume notifications (None toggles)."""
         self._queue.put(_Pause(paused))
 
+    def pending_rechecks(self, timeout: float = 10.0) -> dict[str, int]:
+        """How many recheck timers each reader has pending, once earlier messages are handled."""
+        answer: dict[str, int] = {}
+        done = threading.Event()
+
+        def count() -> None:
+            for _due, _seq, message in self._timers:
+                if isinstance(message, _Recheck):
+                    answer[message.reader] = answer.get(message.reader, 0) + 1
+            done.set()
+
+        self._queue.put(_Ask(count))
+        if not done.wait(timeout):
+            raise TimeoutError("the dispatcher did not answer")
+        return answer
+
     def submit(self, event: Event) -> None:
         """Hand in an event, as the watcher does (also used by tests and the demo)."""
         self._queue.put(event)
@@ -217,10 +247,17 @@ class Daemon:
             except queue.Empty:
                 continue
 
-    def _after(self, seconds: float, message: _Message) -> None:
-        heapq.heappush(
-            self._timers, (self._clock.monotonic() + seconds, next(self._sequence), message)
-        )
+    def _after(self, seconds: float, message: _Message) -> _Timer:
+        timer = (self._clock.monotonic() + seconds, next(self._sequence), message)
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    def _cancel_recheck(self, reader: str) -> None:
+        """Drop the reader's pending recheck: a new check replaces it (one chain per card)."""
+        timer = self._rechecks.pop(reader, None)
+        if timer is not None:
+            self._timers.remove(timer)
+            heapq.heapify(self._timers)
 
     def _handle(self, message: _Message) -> None:
         if isinstance(message, ServiceUp):
@@ -240,6 +277,8 @@ class Daemon:
             if self.state.reader(message.reader) is not None:
                 self._set_reader(ReaderState(message.reader, since=self._clock.now()))
         elif isinstance(message, _Settled):
+            if self._rechecks.get(message.reader, (0, 0, None))[2] is message:
+                del self._rechecks[message.reader]
             if self._tokens.get(message.reader) == message.token:
                 self._start_check(message.reader)
         elif isinstance(message, _Done):
@@ -247,6 +286,8 @@ class Daemon:
         elif isinstance(message, _CheckAll):
             for reader in list(self._cards):
                 self._start_check(reader)
+        elif isinstance(message, _Ask):
+            message.answer()
         elif isinstance(message, _Pause):
             paused = not self.state.paused if message.paused is None else message.paused
             self._publish(replace(self.state, paused=paused))
@@ -269,6 +310,7 @@ class Daemon:
         """The card (or reader) is gone: invalidate pending and running checks for it."""
         self._tokens[reader] = next(self._counter)
         self._cards.pop(reader, None)
+        self._cancel_recheck(reader)
 
     def _inserted(self, event: CardInserted) -> None:
         token = next(self._counter)
@@ -280,6 +322,7 @@ class Daemon:
     def _start_check(self, reader: str) -> None:
         if reader not in self._cards:
             return
+        self._cancel_recheck(reader)
         if reader in self._running:
             # Checked again once the running check is done (its token will be stale).
             self._tokens[reader] = next(self._counter)
@@ -334,7 +377,10 @@ class Daemon:
             return
         checked = ReaderState(done.reader, Phase.CHECKED, reader_report, since=now)
         self._publish(state.with_reader(checked))
-        self._after(self._options.recheck_seconds, _Settled(done.reader, done.token))
+        self._cancel_recheck(done.reader)
+        self._rechecks[done.reader] = self._after(
+            self._options.recheck_seconds, _Recheck(done.reader, done.token)
+        )
 
     def _with_diagnosis(self, state: DaemonState, reader: str) -> DaemonState:
         """``state`` with the diagnosis of ``reader`` after its check (the report listeners,

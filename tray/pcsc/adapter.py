@@ -126,8 +126,24 @@ class PcscBackend:
 
     @contextmanager
     def session(self, reader: str) -> Iterator[PcscSession]:
-        """Connect shared, hold a transaction, and always leave the card as it was."""
-        context = self._establish()
+        """Connect shared, hold a transaction, and always leave the card as it was.
+
+        Each session has a context of its own: pcsc-lite's client holds a context's lock for
+        the whole of a blocking call (SCardBeginTransaction waits for as long as another
+        program holds the card), so a session the check has given up on must not block the
+        next reader's.
+        """
+        hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if hresult != scard.SCARD_S_SUCCESS:
+            raise ServiceUnavailable(message(hresult))
+        try:
+            with self._connected(int(context), reader) as session:
+                yield session
+        finally:
+            scard.SCardReleaseContext(context)
+
+    @contextmanager
+    def _connected(self, context: int, reader: str) -> Iterator[PcscSession]:
         hresult, card, protocol = scard.SCardConnect(
             context,
             reader,
