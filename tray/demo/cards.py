@@ -7,6 +7,7 @@ import random
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -131,7 +132,11 @@ class ChainingMixin:
 # --------------------------------------------------------------------------- MOICA / HiCOS
 
 MOICA_GEN1_ATR = bytes.fromhex("3B B8 13 00 81 31 FA 52 43 48 54 4D 4F 49 43 41 A5")
-MOICA_GEN2_ATR = with_tck(bytes.fromhex("3B8A8001") + b"CHTHICOS2G")
+# pcsc-tools lists this ATR (historical bytes "CHTGPKIJ") as the citizen digital certificate.
+MOICA_GEN2_ATR = bytes.fromhex("3B D8 96 00 81 B1 FE 45 1F 07 43 48 54 47 50 4B 49 4A DD")
+# A gen-1 HiCOS card that is not a MOICA card (say a company certificate card): the same T7S
+# chip with other historical bytes. These exact bytes are invented; "CHT" is what matters.
+HICOS_GEN1_OTHER_ATR = with_tck(bytes.fromhex("3B B8 13 00 81 31 FA 52") + b"CHTHICOS")
 MOICA_GEN2_AID = bytes.fromhex("A0 00 00 02 83 00 00 06 22 01 69 64 00 01 01 01")
 MOICA_CERT_SLOT = 0x700
 MOICA_CERT_FILE_SIZE = 0x1C00
@@ -173,12 +178,19 @@ def _directory_file(content: bytes, minimum: int) -> bytes:
 
 
 def _cert_id(der: bytes, is_ca: bool, index: int, ca_index: int) -> bytes:
-    if is_ca:
-        return f"CA{ca_index + 1:02d}".encode()
+    # The ids the official middleware shows: SIGN, KEYX, CACert, ROOTCACert.
     try:
-        usage = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(
-            x509.KeyUsage
-        )
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        cert = None
+    if is_ca:
+        if cert is not None and cert.issuer == cert.subject:
+            return b"ROOTCACert"
+        return b"CACert" if ca_index == 0 else f"CACert{ca_index + 1}".encode()
+    try:
+        if cert is None:
+            raise ValueError("not DER")
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
         if usage.value.key_encipherment:
             return b"KEYX"
         return b"SIGN"
@@ -231,12 +243,17 @@ def moica_cert_file(ders: Iterable[bytes]) -> bytes:
     return bytes(data)
 
 
+def moica_token_serial(card_number: str) -> str:
+    """TokenInfo's serial: an ``M-`` string (as the public traces show), not the card number."""
+    return "M-" + card_number[-10:]
+
+
 def moica_token_info(card_number: str) -> bytes:
-    """TokenInfo (5032): version, serialNumber = card number, manufacturer, label."""
+    """TokenInfo (5032): version, serialNumber (``M-...``), manufacturer, label."""
     return encode(
         0x30,
         encode(0x02, b"\x00")
-        + encode(0x04, card_number.encode("ascii"))
+        + encode(0x04, moica_token_serial(card_number).encode("ascii"))
         + encode(0x0C, MOICA_MANUFACTURER)
         + encode(0x80, MOICA_TOKEN_LABEL),
     )
@@ -260,22 +277,39 @@ class _MoicaCard(VirtualCard):
         *,
         cdf_override: bytes | None = None,
         cert_override: bytes | None = None,
+        eof_6700: bool = False,
+        tight_directory: bool = False,
+        junk_cdf_entry: bool = False,
+        version: bytes = b"CHT V32N",
+        atr: bytes | None = None,
     ) -> None:
         super().__init__()
+        if atr is not None:
+            self.atr = atr
+        #: Answer 6700 to a read that runs past the end of a file (instead of 6Cxx).
+        self.eof_6700 = eof_6700
+        self.version = version
         if len(card_number) != 16 or not card_number.isascii():
             raise ValueError("a HiCOS card number is 16 ASCII characters")
         self.certs = list(certs)
         self.card_number = card_number
         self.pin_tries = 3
         cdf = cdf_override if cdf_override is not None else moica_cdf(self.certs, self.cert_path)
+        if junk_cdf_entry:
+            # An entry no PKCS#15 reader can decode, between the good ones.
+            cdf = encode(0x30, encode(0x02, b"\x07") + encode(0x04, b"??")) + cdf
         cert_data = (
             cert_override if cert_override is not None else moica_cert_file(d for d, _, _ in certs)
         )
+        if cdf_override is not None or tight_directory:
+            cdf_file = cdf  # the file ends where the directory's content ends
+        else:
+            cdf_file = _directory_file(cdf, MOICA_CDF_SIZE)
         self.pkcs15 = _df(
             0x5030,
             Node(0x4100, _dummy_directory(b"PrKDF")),
             Node(0x4101, _dummy_directory(b"PuKDF")),
-            Node(0x4104, _directory_file(cdf, MOICA_CDF_SIZE) if cdf_override is None else cdf),
+            Node(0x4104, cdf_file),
             Node(0x4107, _dummy_directory(b"DODF")),
             Node(0x5032, moica_token_info(card_number)),
             Node(0x08F2, cert_data),
@@ -285,7 +319,10 @@ class _MoicaCard(VirtualCard):
         self.current_ef: Node | None = None
 
     def _build_root(self) -> Node:
-        return _df(self.root_fid, self.pkcs15)
+        info = _df(
+            0x0900, Node(0x0903, self.card_number.encode("ascii")), Node(0x0905, self.version)
+        )
+        return _df(self.root_fid, info, self.pkcs15)
 
     def power_on(self) -> None:
         """A reset returns to the root DF with no current EF."""
@@ -338,7 +375,7 @@ class _MoicaCard(VirtualCard):
             return status(SW_OFFSET)
         remaining = len(data) - offset
         if remaining < wanted:
-            return status(0x6C00 | remaining)
+            return status(SW_WRONG_LENGTH if self.eof_6700 else 0x6C00 | remaining)
         return status(SW_OK, data[offset : offset + wanted])
 
 
@@ -348,25 +385,10 @@ class MoicaGen1Card(_MoicaCard):
     name = "MOICA gen 1 (virtual)"
     atr = MOICA_GEN1_ATR
 
-    def __init__(
-        self,
-        certs: list[MoicaCert],
-        card_number: str,
-        version: bytes = b"CHT V32N",
-        *,
-        cdf_override: bytes | None = None,
-        cert_override: bytes | None = None,
-    ) -> None:
-        self.version = version
-        super().__init__(certs, card_number, cdf_override=cdf_override, cert_override=cert_override)
-
     def _build_root(self) -> Node:
-        info = _df(
-            0x0900, Node(0x0903, self.card_number.encode("ascii")), Node(0x0905, self.version)
-        )
         self.pkcs15.add(Node(0x0810, b"\x30\x00" + bytes(0x10E)))
         self.pkcs15.add(Node(0x0811, b"\x30\x00" + bytes(0x10E)))
-        return _df(self.root_fid, info, self.pkcs15)
+        return super()._build_root()
 
     def process(self, apdu: bytes) -> bytes:
         """Answer as a T7S card: CLA 80 only, SELECT and READ BINARY only."""
@@ -392,6 +414,14 @@ class MoicaGen2Card(_MoicaCard):
     cert_path = bytes.fromhex("7FFF503008F2")
     max_le = 0x100
     selected = False  # set per instance once the AID is selected; a reset clears it
+    #: Refuse SELECT by file id with P2 0C (no response data) with 6A86, as some applets do.
+    refuse_p2_0c = False
+
+    def __init__(
+        self, certs: list[MoicaCert], card_number: str, *, refuse_p2_0c: bool = False, **kw: Any
+    ) -> None:
+        super().__init__(certs, card_number, **kw)
+        self.refuse_p2_0c = refuse_p2_0c
 
     def power_on(self) -> None:
         """A reset deselects the applet."""
@@ -416,10 +446,24 @@ class MoicaGen2Card(_MoicaCard):
         if cmd.cla != 0x00:
             return status(SW_CLA)
         if cmd.ins == 0xA4:
-            return self._select_fid(cmd)
+            if cmd.p2 == 0x0C and self.refuse_p2_0c:
+                return status(SW_WRONG_P1P2)
+            if cmd.p2 not in (0x00, 0x04, 0x0C):
+                return status(SW_WRONG_P1P2)
+            answer = self._select_fid(cmd)
+            if cmd.p2 == 0x04 and answer == status(SW_OK) and cmd.data:
+                # P2 04 asks for the FCP: file id (and size for an EF).
+                return status(SW_OK, self._fcp(int.from_bytes(cmd.data, "big")))
+            return answer
         if cmd.ins == 0xB0:
             return self._read_binary(cmd)
         return status(SW_INS)
+
+    def _fcp(self, fid: int) -> bytes:
+        body = encode(0x83, fid.to_bytes(2, "big"))
+        if self.current_ef is not None:
+            body = encode(0x80, len(self.current_ef.data).to_bytes(2, "big")) + body
+        return encode(0x62, body)
 
 
 # --------------------------------------------------------------------------- PIV
@@ -795,7 +839,7 @@ class BadDerMoicaCard(MoicaGen1Card):
         super().__init__(
             certs,
             card_number,
-            version,
+            version=version,
             cert_override=broken_cert_file(der for der, _, _ in certs),
         )
 
