@@ -2,8 +2,9 @@
 
 This is written independently of ``tray.card.guard`` on purpose: the guard is what is under
 audit. A read-only command set is allowed; VERIFY only without a data field (a status
-query that presents no PIN). Anything else fails the test that caused it, and the session
-summary prints the totals.
+query that presents no PIN), and SELECT DATA only as the six exact commands that pick an
+OpenPGP v3 certificate occurrence (0-2, with or without the YubiKey <= 5.4.3 leading 06).
+Anything else fails the test that caused it, and the session summary prints the totals.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from tray.demo import card as card_module
 
 READ_INS = {0xA4, 0xB0, 0xB2, 0xCA, 0xCB, 0xC0}
 PIN_INS = {0x20, 0x24, 0x2C}
+# Written out byte by byte on purpose (not built with the profile's helper).
+SELECT_DATA = frozenset(
+    bytes.fromhex(f"00A5{occurrence:02X}04{body}")
+    for occurrence in (0, 1, 2)
+    for body in ("0660045C027F21", "070660045C027F21")
+)
 
 
 def violation(apdu: bytes) -> str | None:
@@ -23,6 +30,8 @@ def violation(apdu: bytes) -> str | None:
     if len(apdu) < 4:
         return "malformed"
     ins = apdu[1]
+    if ins == 0xA5:
+        return None if apdu in SELECT_DATA else "SELECT DATA other than an OpenPGP occurrence"
     if ins in PIN_INS:
         if ins == 0x20 and len(apdu) == 4:
             return None

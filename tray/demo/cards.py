@@ -522,8 +522,14 @@ class PivCard(ChainingMixin, VirtualCard):
         *,
         puk_tries: int = 3,
         chuid_expiry: str = "20351231",
+        global_pin_tries: int | None = None,
+        counter_630x: bool = False,
     ) -> None:
         super().__init__()
+        #: None: no Global PIN; else its tries, and Discovery names it the primary PIN.
+        self.global_pin_tries = global_pin_tries
+        #: Report tries as 630X (as the YubiKey NEO does) instead of 63CX.
+        self.counter_630x = counter_630x
         unknown = set(certs) - set(PIV_SLOT_OBJECTS)
         if unknown:
             raise ValueError(f"unknown PIV slots: {sorted(unknown)}")
@@ -557,6 +563,12 @@ class PivCard(ChainingMixin, VirtualCard):
         if tag == PIV_CHUID:
             return piv_chuid(self.chuid_expiry) if self.chuid else None
         if tag == 0x7E:
+            if self.global_pin_tries is not None:
+                return encode(
+                    0x7E,
+                    encode(0x4F, PIV_AID_PREFIX + bytes.fromhex("000010000100"))
+                    + encode(0x5F2F, b"\x60\x20"),
+                )
             return PIV_DISCOVERY
         return None
 
@@ -602,22 +614,27 @@ class PivCard(ChainingMixin, VirtualCard):
             tries, secret = self.pin_tries, self._pin
         elif cmd.p2 == 0x81:
             tries, secret = self.puk_tries, self._puk
+        elif cmd.p2 == 0x00 and self.global_pin_tries is not None:
+            tries, secret = self.global_pin_tries, self._pin
         else:
             return status(SW_DATA_NOT_FOUND)
+        counter = 0x6300 if self.counter_630x else 0x63C0
         if tries <= 0:
             return status(SW_BLOCKED)
         if not cmd.data:
-            return status(0x63C0 | min(tries, 15))
+            return status(counter | min(tries, 15))
         if cmd.data == secret:
             tries = self.max_tries
             answer = status(SW_OK)
         else:
             tries -= 1
-            answer = status(0x63C0 | min(tries, 15)) if tries else status(SW_BLOCKED)
+            answer = status(counter | min(tries, 15)) if tries else status(SW_BLOCKED)
         if cmd.p2 == 0x80:
             self.pin_tries = tries
-        else:
+        elif cmd.p2 == 0x81:
             self.puk_tries = tries
+        else:
+            self.global_pin_tries = tries
         return answer
 
 
@@ -630,8 +647,12 @@ OPENPGP_EXT_CAPS = bytes.fromhex("7D000BFE080000FF0000")
 OPENPGP_RSA2048 = bytes.fromhex("010800002000")
 
 
+SELECT_DATA_7F21 = bytes.fromhex("60045C027F21")
+
+
 class OpenPgpCard(ChainingMixin, VirtualCard):
-    """An OpenPGP card (spec v3.4) holding one X.509 certificate in DO 7F21."""
+    """An OpenPGP card (spec v3.4): X.509 certificates in DO 7F21, occurrences 0 (AUT),
+    1 (DEC) and 2 (SIG) picked by SELECT DATA; ``cert`` is occurrence 0."""
 
     name = "OpenPGP (virtual)"
 
@@ -644,9 +665,24 @@ class OpenPgpCard(ChainingMixin, VirtualCard):
         serial: int = 0x12345678,
         name: str = "Doe<<Jane",
         atr: bytes = OPENPGP_ATR,
+        *,
+        dec_cert: bytes | None = None,
+        sig_cert: bytes | None = None,
+        version: tuple[int, int] = (3, 4),
+        manufacturer: int = 0x0006,
+        yubikey_543: bool = False,
+        terminated: bool = False,
     ) -> None:
         super().__init__()
         self.cert = cert
+        self.certs: dict[int, bytes | None] = {0: cert, 1: dec_cert, 2: sig_cert}
+        self.version = version
+        self.manufacturer = manufacturer
+        #: SELECT DATA wants the extra leading 06 (YubiKey firmware up to 5.4.3).
+        self.yubikey_543 = yubikey_543
+        #: The application is terminated: SELECT answers 6285 and nothing else works.
+        self.terminated = terminated
+        self.occurrence = 0
         self.pw1_tries = pw1_tries
         self.rc_tries = rc_tries
         self.pw3_tries = pw3_tries
@@ -663,8 +699,8 @@ class OpenPgpCard(ChainingMixin, VirtualCard):
         """Full AID: RID, application, version 3.4, manufacturer 0006, serial, RFU."""
         return (
             OPENPGP_RID
-            + bytes.fromhex("0304")
-            + bytes.fromhex("0006")
+            + bytes(self.version)
+            + self.manufacturer.to_bytes(2, "big")
             + self.serial.to_bytes(4, "big")
             + b"\x00\x00"
         )
@@ -716,7 +752,7 @@ class OpenPgpCard(ChainingMixin, VirtualCard):
         if tag == 0x00C4:
             return self.pw_status()
         if tag == 0x7F21:
-            return self.cert or b""
+            return self.certs.get(self.occurrence) or b""
         if tag == 0x5F50:
             return b""
         return None
@@ -724,10 +760,11 @@ class OpenPgpCard(ChainingMixin, VirtualCard):
     def power_on(self) -> None:
         """A reset deselects the application and drops pending response data."""
         self.selected = False
+        self.occurrence = 0
         self._reset_chain()
 
     def process(self, apdu: bytes) -> bytes:
-        """Answer SELECT, GET DATA, GET RESPONSE and VERIFY."""
+        """Answer SELECT, SELECT DATA, GET DATA, GET RESPONSE and VERIFY."""
         cmd = self._triage(apdu)
         if isinstance(cmd, bytes):
             return cmd
@@ -738,16 +775,32 @@ class OpenPgpCard(ChainingMixin, VirtualCard):
                 or not self.aid.startswith(cmd.data)
             ):
                 return status(SW_NOT_FOUND)
+            if self.terminated:
+                return status(0x6285)
             self.selected = True
+            self.occurrence = 0
             return status(SW_OK)
         if not self.selected:
             return status(SW_INS)
+        if cmd.ins == 0xA5:
+            return self._select_data(cmd)
         if cmd.ins == 0xCA:
             found = self.data_object((cmd.p1 << 8) | cmd.p2)
             return status(SW_DATA_NOT_FOUND) if found is None else self._chained(found)
         if cmd.ins == 0x20:
             return self._verify(cmd)
         return status(SW_INS)
+
+    def _select_data(self, cmd: Apdu) -> bytes:
+        if self.version[0] < 3:
+            return status(SW_INS)
+        wanted = b"\x06" + SELECT_DATA_7F21 if self.yubikey_543 else SELECT_DATA_7F21
+        if cmd.p2 != 0x04 or cmd.p1 > 2:
+            return status(SW_WRONG_P1P2)
+        if cmd.data != wanted:
+            return status(SW_WRONG_DATA)
+        self.occurrence = cmd.p1
+        return status(SW_OK)
 
     def _verify(self, cmd: Apdu) -> bytes:
         if cmd.p1 == 0xFF and not cmd.data:

@@ -176,7 +176,7 @@ def _read_directory(channel: Channel, gen: _Gen) -> bytes:
         buf += data
         # A shorter answer means the file ends or the card shortened Le near the end: keep
         # asking for that much, so the remaining bytes are found without another refusal.
-        want = len(data)
+        want = min(CHUNK, len(data))
     return buf
 
 
