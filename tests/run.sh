@@ -23,6 +23,9 @@ APT_PACKAGES=(
     chromium fonts-noto-cjk
     # every socket call of the daemon (tests/test_resilience_network.py)
     strace
+    # the independent card applets in jCardSim (tests/test_thirdparty_cards.py): a JRE,
+    # BouncyCastle for jCardSim, yubico-piv-tool for the PIV personalisation
+    openjdk-17-jre-headless libbcprov-java yubico-piv-tool
 )
 PYTHON=${PYTHON:-python3}
 

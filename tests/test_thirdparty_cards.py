@@ -84,13 +84,16 @@ def personalise(command: list[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def cardwatch_check(tmp_path: Path) -> tuple[int, dict[str, Any]]:
-    """``cardwatch check --json`` on reader 0, its exchange recorded and audited."""
+def cardwatch_check(tmp_path: Path, name: str) -> tuple[int, dict[str, Any]]:
+    """``cardwatch check --json`` on reader 0, its exchange recorded (redacted) and audited.
+
+    With CARDWATCH_SAVE_TRANSCRIPTS=DIR the recording is kept as DIR/applet-NAME.json (how
+    tests/transcripts/applet-*.json were made)."""
     record = tmp_path / "transcript.json"
     result = subprocess.run(
         [
             sys.executable, "-m", "tray", "check", "--json", "--no-pkcs11",
-            "--reader", READERS[0], "--record", str(record),
+            "--reader", READERS[0], "--record", str(record), "--redact",
         ],
         capture_output=True,
         text=True,
@@ -99,13 +102,16 @@ def cardwatch_check(tmp_path: Path) -> tuple[int, dict[str, Any]]:
     )  # fmt: skip
     assert result.returncode in (0, 1, 2), result.stderr
     audit_transcript(record)
+    keep = os.environ.get("CARDWATCH_SAVE_TRANSCRIPTS")
+    if keep:
+        (Path(keep) / f"applet-{name}.json").write_text(record.read_text())
     return result.returncode, json.loads(result.stdout)["readers"][0]
 
 
 def audit_transcript(path: Path) -> None:
     """Put every recorded command through the APDU audit."""
     transcript = json.loads(path.read_text())
-    sent = [bytes.fromhex(x["command"]) for x in transcript["exchanges"]]
+    sent = [bytes.fromhex(x["command"]) for r in transcript["readers"] for x in r["exchanges"]]
     assert sent, "nothing was recorded"
     AUDIT.total += len(sent)
     for apdu in sent:
@@ -157,7 +163,7 @@ def test_pivapplet_chained_4096_gzip_and_final_try_with_no_try_spent(
     )  # fmt: skip
     before = piv_tries(reader)
     assert before == 1
-    code, data = cardwatch_check(tmp_path)
+    code, data = cardwatch_check(tmp_path, "pivapplet-expiring")
     after = piv_tries(reader)
     assert after == before  # Cardwatch spent no try
     assert data["card"]["kind"] == "piv"
@@ -174,7 +180,7 @@ def test_pivapplet_locked_pin(applet: StartCard, tmp_path: Path) -> None:
     reader = applet("start_pivapplet.sh")
     personalise([str(CARDS / "personalise_piv.sh"), reader, str(tmp_path / "piv"), "critical"])
     before = piv_tries(reader)
-    code, data = cardwatch_check(tmp_path)
+    code, data = cardwatch_check(tmp_path, "pivapplet-locked")
     assert piv_tries(reader) == before == 0
     assert [(p["state"], p["tries_left"]) for p in data["pins"]] == [("locked", 0)]
     assert code == Health.CRITICAL
@@ -193,11 +199,11 @@ def test_smartpgp_aut_and_sig_and_the_3_day_sig_drives_the_verdict(
         [sys.executable, str(CARDS / "personalise_openpgp.py"), reader, str(tmp_path / "pgp"),
          "plain", "--cert", f"AUT={tmp_path / 'aut.der'}", "--cert", f"SIG={tmp_path / 'sig.der'}"]
     )  # fmt: skip
-    code, data = cardwatch_check(tmp_path)
+    code, data = cardwatch_check(tmp_path, "smartpgp-aut-sig")
     assert data["card"]["kind"] == "openpgp"
     days = {c["slot"]: c["days_left"] for c in data["certificates"]}
     assert days == {"7F21/AUT": 200, "7F21/SIG": 3}
     expiry = next(i for i in data["items"] if i["key"] == "expiry")
-    assert expiry["status"] != "pass" and "SIG" in expiry["summary"]
-    assert code == Health.WARNING
+    assert expiry["status"] == "fail" and "SIG" in expiry["summary"]
+    assert code == Health.CRITICAL  # the AUT certificate alone would be healthy
     assert [p["tries_left"] for p in data["pins"]] == [3, 3]
