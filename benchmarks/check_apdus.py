@@ -38,15 +38,17 @@ CASES = (
 
 
 def moica_minimum(card: MoicaGen1Card) -> tuple[int, int]:
-    """Seven path SELECTs plus ⌈bytes/200⌉ READ BINARYs for the card number, CDF and certificates."""
+    """Nine path SELECTs (3F00/5030/4104, 3F00/5030/08F2 from the root, 3F00/0900/0903) plus
+    ⌈bytes/200⌉ READ BINARYs for the card number, CDF and certificates."""
     cdf = moica_cdf(card.certs, card.cert_path)
     reads = 1 + math.ceil((len(cdf) + 1) / 200)
     size = 16 + len(cdf)
-    for *_rest, length in parse_cdf(cdf):
-        assert length is not None
-        reads += math.ceil(length / 200)
-        size += length
-    return 7 + reads, size
+    entries, _skipped = parse_cdf(cdf)
+    for entry in entries:
+        assert entry.length is not None
+        reads += math.ceil(entry.length / 200)
+        size += entry.length
+    return 9 + reads, size
 
 
 def fresh(scenario: str, index: int) -> VirtualCard:

@@ -9,7 +9,9 @@ audit, so its rules are stated again here, from the specifications, not imported
 * READ BINARY, READ RECORD, GET DATA and GET RESPONSE carry no data field; Lc must match the
   length, and extended lengths are not used;
 * VERIFY only as the PIN status query: CLA 00, P1 00, nothing after the header (no data, no
-  Le), and P2 80 (the PIV application PIN, SP 800-73-4, the only reference a profile declares);
+  Le), and P2 80 or 00 (the PIV application PIN and the Global PIN, SP 800-73-4);
+* SELECT DATA only as the six exact commands that pick an OpenPGP v3 certificate occurrence
+  (0-2, with or without the YubiKey <= 5.4.3 leading 06);
 * CHANGE / RESET RETRY COUNTER never.
 
 The session sets ``CARDWATCH_APDU_AUDIT`` (tray.demo.card.AUDIT_ENV) to one file; every
@@ -46,7 +48,14 @@ READS_BY_CLASS = {
     0x80: {SELECT, READ_BINARY, GET_RESPONSE},
 }
 NO_DATA = {READ_BINARY, READ_RECORD, GET_DATA, GET_RESPONSE}
-VERIFY_STATUS_P2 = {0x80}
+VERIFY_STATUS_P2 = {0x80, 0x00}
+SELECT_DATA_INS = 0xA5
+# Written out byte by byte on purpose (not built with the profile's helper).
+SELECT_DATA = frozenset(
+    bytes.fromhex(f"00A5{occurrence:02X}04{body}")
+    for occurrence in (0, 1, 2)
+    for body in ("0660045C027F21", "070660045C027F21")
+)
 
 
 def violation(apdu: bytes) -> str | None:
@@ -55,6 +64,8 @@ def violation(apdu: bytes) -> str | None:
         return "malformed"
     cla, ins, p1, p2 = apdu[:4]
     body = apdu[4:]
+    if ins == SELECT_DATA_INS:
+        return None if apdu in SELECT_DATA else "SELECT DATA other than an OpenPGP occurrence"
     if ins in (CHANGE_REFERENCE_DATA, RESET_RETRY_COUNTER):
         return "PIN-changing command"
     if ins == VERIFY:

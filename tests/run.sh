@@ -27,6 +27,9 @@ APT_PACKAGES=(
     desktop-file-utils shellcheck
     # a real terminal for the hostile-card test (tests/test_hostile_terminal.py)
     tmux
+    # the independent card applets in jCardSim (tests/test_thirdparty_cards.py): a JRE,
+    # BouncyCastle for jCardSim, yubico-piv-tool for the PIV personalisation
+    openjdk-17-jre-headless libbcprov-java yubico-piv-tool
 )
 PYTHON=${PYTHON:-python3}
 

@@ -13,18 +13,21 @@ from tray.demo import scenarios
 from tray.demo.backend import SimBackend
 from tray.demo.cards import MoicaGen1Card, moica_cdf
 
-# MF 3F00 → DF 0900 → EF 0903 (card number), then MF 3F00 → DF 5030 → EF 4104 (CDF) → EF 08F2.
-PATH_SELECTS = 7
+# MF 3F00 → DF 5030 → EF 4104 (CDF); MF 3F00 → DF 5030 → EF 08F2 (certificates, selected from
+# the root as the official module does); MF 3F00 → DF 0900 → EF 0903 (card number).
+PATH_SELECTS = 9
 
 
 def minimum_apdus(card: MoicaGen1Card) -> tuple[int, int]:
     """(minimum APDUs, bytes that must be read) for ``card``'s data."""
     cdf = moica_cdf(card.certs, card.cert_path)
-    entries = parse_cdf(cdf)
+    entries, skipped = parse_cdf(cdf)
+    assert skipped == []
     # The directory ends at the first padding byte, which must be seen: content + 1 byte.
     reads = 1 + math.ceil((len(cdf) + 1) / 200)
     needed = 16 + len(cdf)
-    for _label, _ca, _path, _offset, size in entries:
+    for entry in entries:
+        size = entry.length
         assert size is not None
         reads += math.ceil(size / 200)
         needed += size

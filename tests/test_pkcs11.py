@@ -417,3 +417,40 @@ def test_hicos_token_points_at_the_moica_site() -> None:
     assert reading.issuer_service == MOICA_SITE
     assert reading.card_number == "TP03123456789012"
     assert reading.card_type == "HiCOS PKI Smart Card (Chunghwa TeleCom Co., Ltd., T7S)"
+
+
+def test_hicos_middleware_unpacked_under_home_is_found_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    module = home / "Downloads/HiPKILocalSignServerApp/lib/libHicos_p11.so"
+    module.parent.mkdir(parents=True)
+    module.write_bytes(b"")
+    monkeypatch.setenv("HOME", str(home))
+    assert pkcs11.known_modules("linux")[0] == str(module)
+
+
+def test_hicos_middleware_install_places_are_known() -> None:
+    linux = pkcs11.KNOWN_MODULES["linux"]
+    darwin = pkcs11.KNOWN_MODULES["darwin"]
+    assert any(p.startswith("/usr/local/HiPKILocalSignServerApp/") for p in linux)
+    for place in ("/opt/homebrew/lib/", "/usr/local/lib/", "/Library/FBTokenLib/"):
+        assert any(p.startswith(place) and "libHicos_p11v1" in p for p in darwin), place
+
+
+def test_hicos_token_with_empty_flags_says_not_readable_not_ok() -> None:
+    hicos = pkcs11._Token("HiCOS PKI Smart Card", "Chunghwa TeleCom Co., Ltd.", "T7S", "", 0, ())
+    other = pkcs11._Token("PIV_II", "piv_II", "PKCS#15 emulated", "", 0, ())
+    assert Pkcs11Source("/x/libHicos_p11.so")._reading([hicos]).pins[0].state is (
+        PinState.NOT_READABLE
+    )
+    assert Pkcs11Source("/x/opensc-pkcs11.so")._reading([other]).pins[0].state is PinState.OK
+    locked = pkcs11._Token(
+        "HiCOS PKI Smart Card",
+        "Chunghwa TeleCom Co., Ltd.",
+        "T7S",
+        "",
+        pkcs11.CKF_USER_PIN_LOCKED,
+        (),
+    )
+    assert Pkcs11Source("/x/libHicos_p11.so")._reading([locked]).pins[0].state is PinState.LOCKED

@@ -132,8 +132,11 @@ def _real_certificates() -> list[bytes]:
     for scenario in ("default", "gen2", "openpgp"):
         for card in scenarios.build(scenario, NOW).values():
             certs = getattr(card, "certs", ())
-            # MOICA cards keep (der, label, is_ca) tuples, PIV cards a slot -> der mapping
+            # MOICA cards keep (der, label, is_ca) tuples, PIV cards a slot -> der mapping,
+            # OpenPGP cards an occurrence -> der (None: empty) mapping
             for entry in certs.values() if isinstance(certs, dict) else certs:
+                if entry is None:
+                    continue
                 found.append(bytes(entry if isinstance(entry, bytes) else entry[0]))
     assert found
     return found

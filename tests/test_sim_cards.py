@@ -179,7 +179,7 @@ def test_gen1_cdf_trailer_gives_content_length_and_entries(gen1: cards.MoicaGen1
     length = int.from_bytes(cdf[-2:], "little")
     assert cdf[length:-2] == bytes(len(cdf) - length - 2)
     entries = cdf_entries(cdf[:length])
-    assert [e["id"] for e in entries] == [b"SIGN", b"KEYX", b"CA01", b"CA02"]
+    assert [e["id"] for e in entries] == [b"SIGN", b"KEYX", b"CACert", b"ROOTCACert"]
     assert [e["is_ca"] for e in entries] == [False, False, True, True]
     assert {e["path"] for e in entries} == {bytes.fromhex("3F00503008F2")}
     assert entries[0]["label"] == "Signature certificate"
@@ -209,7 +209,8 @@ def test_gen1_token_info(gen1: cards.MoicaGen1Card) -> None:
     info = tlv.parse(read_all(gen1, 0x80))[0]
     version, serial, manufacturer, label = info.children()
     assert (version.tag, version.value) == (0x02, b"\x00")
-    assert serial.value == CARD_NUMBER.encode()
+    assert serial.value == cards.moica_token_serial(CARD_NUMBER).encode()
+    assert serial.value.startswith(b"M-")
     assert manufacturer.value == b"Chunghwa Telecom"
     assert (label.tag, label.value) == (0x80, b"HiCOS PKI Smart Card")
 
@@ -258,10 +259,10 @@ def test_gen1_overrides_replace_files(moica_certs: list[cards.MoicaCert]) -> Non
 # --------------------------------------------------------------------------- MOICA gen 2
 
 
-def test_gen2_atr_has_a_correct_tck(gen2: cards.MoicaGen2Card) -> None:
+def test_gen2_atr_is_the_chtgpkij_atr_with_a_correct_tck(gen2: cards.MoicaGen2Card) -> None:
     atr = gen2.atr
     assert atr is not None
-    assert atr.startswith(bytes.fromhex("3B8A8001") + b"CHTHICOS2G")
+    assert atr == bytes.fromhex("3BD8960081B1FE451F07") + b"CHTGPKIJ" + b"\xdd"
     check = 0
     for byte in atr[1:]:
         check ^= byte
@@ -276,18 +277,20 @@ def test_gen2_needs_the_aid_first(gen2: cards.MoicaGen2Card) -> None:
     assert send(gen2, "80A4000C025030")[1] == 0x6E00
     select_path(gen2, 0x00, "5030", "5032")
     serial = tlv.parse(read_all(gen2, 0x00))[0].children()[1]
-    assert serial.value == CARD_NUMBER.encode()
+    assert serial.value == cards.moica_token_serial(CARD_NUMBER).encode()
 
 
 def test_gen2_accepts_aid_select_with_le(gen2: cards.MoicaGen2Card) -> None:
     assert send(gen2, "00A4040010" + GEN2_AID.hex() + "00") == (b"", 0x9000)
 
 
-def test_gen2_has_no_0900_and_cdf_paths_under_7fff(
+def test_gen2_has_an_ascii_card_number_and_cdf_paths_under_7fff(
     gen2: cards.MoicaGen2Card, moica_certs: list[cards.MoicaCert]
 ) -> None:
     send(gen2, "00A4040C10" + GEN2_AID.hex())
-    assert send(gen2, "00A4000C020900")[1] == 0x6A82
+    select_path(gen2, 0x00, "0900", "0903")
+    assert read_all(gen2, 0x00, chunk=16) == CARD_NUMBER.encode()
+    send(gen2, "00A4040C10" + GEN2_AID.hex())
     select_path(gen2, 0x00, "7FFF", "5030", "4104")
     cdf = read_all(gen2, 0x00, chunk=0x100)
     entries = cdf_entries(cdf[: int.from_bytes(cdf[-2:], "little")])

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -24,6 +25,7 @@ from .present.check_json import dumps
 from .present.check_text import render
 
 if TYPE_CHECKING:
+    from .card.transcript import RecordingBackend
     from .model import HistoryEntry
 
 log = logging.getLogger("cardwatch")
@@ -117,6 +119,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--list-demos", action="store_true", help=_("list the demo scenarios and exit")
+    )
+    check.add_argument(
+        "--record",
+        metavar="FILE",
+        help=_("write every command sent to the cards and their answers to FILE (JSON)"),
+    )
+    check.add_argument(
+        "--redact",
+        action="store_true",
+        help=_("with --record: replace names, card numbers and serial numbers in the answers"),
     )
     _pkcs11_arguments(check)
     _network_arguments(check)
@@ -307,13 +319,48 @@ def _check(args: argparse.Namespace, loaded: Loaded) -> int:
         reader=args.reader,
         network=_network(args, clock, config),
     )
+    recorder = None
+    if args.record:
+        from .card.transcript import RecordingBackend
+
+        backend = recorder = RecordingBackend(backend)
     report = run_check(backend, clock, options, middleware)
+    if recorder is not None and not _write_transcript(args, recorder, report):
+        return int(Health.UNKNOWN)
     if args.json:
         print(dumps(report))
     else:
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         sys.stdout.write(render(report, colour=colour))
     return assess(report).exit_code
+
+
+def _write_transcript(
+    args: argparse.Namespace, recorder: RecordingBackend, report: CheckReport
+) -> bool:
+    """Write the recorded exchange (redacted when asked); False when the file cannot be written."""
+    from .card.transcript import dumps as transcript_text
+    from .card.transcript import redact
+    from .present.check_json import reading_summary
+
+    by_reader = {r.reader: r for r in report.readers}
+    data = recorder.to_dict(report.checked_at)
+    for reader in data["readers"]:
+        found = by_reader.get(reader["reader"])
+        if found is not None:
+            reader["expected"] = reading_summary(found)
+    if args.redact:
+        numbers = [r.card_number for r in report.readers if r.card_number]
+        data = redact(data, numbers)
+    try:
+        Path(args.record).write_text(transcript_text(data), encoding="utf-8")
+    except OSError as exc:
+        print(
+            _("Cannot write the transcript {path}: {error}").format(path=args.record, error=exc),
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def _run(args: argparse.Namespace, loaded: Loaded) -> int:

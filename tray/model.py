@@ -239,6 +239,8 @@ class CardReading:
     pins: tuple[PinStatus, ...] = ()
     cert_errors: tuple[str, ...] = ()
     issuer_service: str | None = None
+    #: Directory entries the profile could not decode and skipped (reported, not fatal).
+    skipped_entries: tuple[str, ...] = ()
 
 
 class RevocationState(enum.Enum):

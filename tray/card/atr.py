@@ -27,8 +27,15 @@ _TABLE: tuple[tuple[str, str, str | None], ...] = (
         "moica",
     ),
     (
+        # Historical bytes "CHTGPKIJ"; pcsc-tools lists it as the citizen digital certificate.
         "3BD8960081B1FE451F07434854475 04B494ADD",
-        N_("Chunghwa Telecom GPKI card (HiCOS, later generation)"),
+        N_("MOICA citizen certificate card, Chunghwa Telecom HiCOS (generation 2)"),
+        "moica",
+    ),
+    (
+        # The same card read through its contactless interface (pcsc-tools' list).
+        "3B8B80010031C164084021300090 0057",
+        N_("MOICA citizen certificate card (contactless interface)"),
         "moica",
     ),
     (
@@ -112,4 +119,37 @@ def _load_list(path: Path) -> tuple[tuple[re.Pattern[str], str], ...]:
 
 def is_moica_gen1(atr: bytes) -> bool:
     """True for the first-generation MOICA card (historical bytes 'RCHTMOICA')."""
-    return b"CHTMOICA" in normalise(atr)
+    return b"CHTMOICA" in historical_bytes(atr)
+
+
+def is_cht(atr: bytes) -> bool:
+    """True when the historical bytes name Chunghwa Telecom ('CHT') or the table calls the
+    card a MOICA/HiCOS card: worth probing HiCOS generation 1 (CLA 80) on."""
+    if b"CHT" in historical_bytes(atr):
+        return True
+    match = lookup(atr, lists=())
+    return match is not None and match.kind == "moica"
+
+
+def historical_bytes(atr: bytes) -> bytes:
+    """The historical bytes of ``atr`` (ISO 7816-3: T0's low nibble counts them, after the
+    interface bytes); b'' when the ATR is too short to hold them."""
+    atr = normalise(atr)
+    if len(atr) < 2:
+        return b""
+    count = atr[1] & 0x0F
+    pos = 2
+    y = atr[1] >> 4
+    while True:
+        td = None
+        for bit in range(4):
+            if y & (1 << bit):
+                if pos >= len(atr):
+                    return b""
+                if bit == 3:
+                    td = atr[pos]
+                pos += 1
+        if td is None:
+            break
+        y = td >> 4
+    return atr[pos : pos + count]

@@ -1,9 +1,10 @@
 """The one channel all card traffic passes: a read-only allowlist, bounded response chaining.
 
 Nothing reaches a card unless :meth:`Allowlist.refusal` returns None for it. The list is
-deliberately short: SELECT, READ BINARY, READ RECORD, GET DATA, GET RESPONSE, and VERIFY
+deliberately short: SELECT, READ BINARY, READ RECORD, GET DATA, GET RESPONSE, VERIFY
 *without a data field* (which presents no PIN and, on cards whose specification says so,
-only reports the tries left) for the profiles that declare it safe.
+only reports the tries left) for the profiles that declare it safe, and SELECT DATA only as
+the exact commands a profile lists (OpenPGP v3: which certificate GET DATA 7F21 returns).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .apdu import (
     INS_READ_BINARY,
     INS_READ_RECORD,
     INS_SELECT,
+    INS_SELECT_DATA,
     INS_VERIFY,
     Response,
     command,
@@ -67,9 +69,12 @@ _NO_DATA_INS = frozenset({INS_READ_BINARY, INS_READ_RECORD, INS_GET_DATA, INS_GE
 @dataclass(frozen=True)
 class Allowlist:
     """Which commands may reach the card; ``empty_verify_p2`` lists PIN references whose
-    data-less VERIFY the profile's specification defines as a pure status query."""
+    data-less VERIFY the profile's specification defines as a pure status query;
+    ``select_data`` the exact SELECT DATA commands the profile may send (nothing else with
+    that instruction passes)."""
 
     empty_verify_p2: frozenset[int] = field(default_factory=frozenset)
+    select_data: frozenset[bytes] = field(default_factory=frozenset)
 
     def refusal(self, apdu: bytes) -> str | None:
         """Why ``apdu`` must not be sent, or None when it is allowed."""
@@ -92,6 +97,10 @@ class Allowlist:
                 return "VERIFY with a data field or Le would present a PIN"
             if p2 not in self.empty_verify_p2:
                 return "no safe PIN status query is known for this card"
+            return None
+        if ins == INS_SELECT_DATA:
+            if apdu not in self.select_data:
+                return "SELECT DATA other than the profile's exact commands"
             return None
         allowed = _READ_INS.get(cla)
         if allowed is None:

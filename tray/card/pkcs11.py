@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 #: are expanded; ``~`` is the user's home.
 KNOWN_MODULES: dict[str, tuple[str, ...]] = {
     "linux": (
+        # The HiPKI local sign server download unpacks here (or under the user's home).
+        "/usr/local/HiPKILocalSignServerApp/**/libHicos_p11*.so",
+        "~/HiPKILocalSignServerApp/**/libHicos_p11*.so",
+        "~/*/HiPKILocalSignServerApp/**/libHicos_p11*.so",
         "/usr/lib/libHicos_p11.so",
         "/usr/lib/x86_64-linux-gnu/libHicos_p11.so",
         "/usr/local/lib/libHicos_p11.so",
@@ -43,6 +47,9 @@ KNOWN_MODULES: dict[str, tuple[str, ...]] = {
     ),
     "darwin": (
         "~/Library/HiPKILocalSignServer/**/libHicos_p11v1.dylib",
+        "/opt/homebrew/lib/libHicos_p11v1.dylib",
+        "/usr/local/lib/libHicos_p11v1.dylib",
+        "/Library/FBTokenLib/**/libHicos_p11v1.dylib",
         "/Library/OpenSC/lib/opensc-pkcs11.so",
         "/opt/homebrew/lib/opensc-pkcs11.so",
         "/usr/local/lib/opensc-pkcs11.so",
@@ -172,6 +179,11 @@ def pin_state(flags: int) -> tuple[PinState, int | None]:
     if flags & CKF_USER_PIN_COUNT_LOW:
         return PinState.COUNT_LOW, None
     return PinState.OK, None
+
+
+def _is_hicos(token: _Token) -> bool:
+    """A Chunghwa Telecom HiCOS token (MOICA and other HiCOS cards)."""
+    return "chunghwa" in token.manufacturer.casefold() or "hicos" in token.label.casefold()
 
 
 def _text(value: Any) -> str:
@@ -344,17 +356,23 @@ class Pkcs11Source:
         pins: list[PinStatus] = []
         for token in tokens:
             state, tries = pin_state(token.flags)
+            source = _("PKCS#11 token flags")
+            if state is PinState.OK and _is_hicos(token):
+                # The HiCOS module never sets the count-low / final-try flags: empty flags say
+                # nothing about the tries left, just as the direct route cannot read them.
+                state = PinState.NOT_READABLE
+                source = _("the HiCOS module reports no PIN counter")
             pins.append(
                 PinStatus(
                     label=_("User PIN ({token})").format(token=token.label or "-"),
                     state=state,
                     tries_left=tries,
-                    source=_("PKCS#11 token flags"),
+                    source=source,
                 )
             )
         maker = ", ".join(part for part in (first.manufacturer, first.model) if part)
         card_type = f"{first.label} ({maker})" if first.label and maker else first.label or maker
-        moica = "chunghwa" in first.manufacturer.casefold() or "hicos" in first.label.casefold()
+        moica = _is_hicos(first)
         return CardReading(
             kind="pkcs11",
             card_type=card_type or _("PKCS#11 token"),

@@ -128,7 +128,8 @@ def reading_items(
                 certs.append(describe(card_cert, now))
             except CardDataError as exc:
                 errors.append(f"{card_cert.label or card_cert.slot}: {exc.what}")
-    items.append(_certificates_item(readings, certs, errors))
+    skipped = [e for r in readings for e in r.skipped_entries]
+    items.append(_certificates_item(readings, certs, errors, skipped))
     items.append(_pin_item([p for r in readings for p in r.pins], readings[0].issuer_service))
     users = [c for c in certs if not c.is_ca]
     if users:
@@ -154,7 +155,10 @@ def reading_items(
 
 
 def _certificates_item(
-    readings: list[CardReading], certs: list[CertInfo], errors: list[str]
+    readings: list[CardReading],
+    certs: list[CertInfo],
+    errors: list[str],
+    skipped: list[str],
 ) -> CheckItem:
     if errors:
         return CheckItem(
@@ -193,7 +197,21 @@ def _certificates_item(
     count = ngettext("{n} certificate read", "{n} certificates read", len(certs)).format(
         n=len(certs)
     )
-    return CheckItem(ItemId.CERTIFICATES, Status.PASS, labelled(count, labels))
+    summary = labelled(count, labels)
+    if skipped:
+        # An entry nobody can decode names no certificate this check could judge: say so, but
+        # the certificates that were read are what the card's health depends on.
+        summary = join_clauses(
+            (
+                summary,
+                ngettext(
+                    "{n} undecodable directory entry skipped ({details})",
+                    "{n} undecodable directory entries skipped ({details})",
+                    len(skipped),
+                ).format(n=len(skipped), details=detail(join_clauses(skipped), 160)),
+            )
+        )
+    return CheckItem(ItemId.CERTIFICATES, Status.PASS, summary)
 
 
 def _pin_text(pin: PinStatus) -> str:

@@ -7,6 +7,7 @@ import random
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -131,7 +132,11 @@ class ChainingMixin:
 # --------------------------------------------------------------------------- MOICA / HiCOS
 
 MOICA_GEN1_ATR = bytes.fromhex("3B B8 13 00 81 31 FA 52 43 48 54 4D 4F 49 43 41 A5")
-MOICA_GEN2_ATR = with_tck(bytes.fromhex("3B8A8001") + b"CHTHICOS2G")
+# pcsc-tools lists this ATR (historical bytes "CHTGPKIJ") as the citizen digital certificate.
+MOICA_GEN2_ATR = bytes.fromhex("3B D8 96 00 81 B1 FE 45 1F 07 43 48 54 47 50 4B 49 4A DD")
+# A gen-1 HiCOS card that is not a MOICA card (say a company certificate card): the same T7S
+# chip with other historical bytes. These exact bytes are invented; "CHT" is what matters.
+HICOS_GEN1_OTHER_ATR = with_tck(bytes.fromhex("3B B8 13 00 81 31 FA 52") + b"CHTHICOS")
 MOICA_GEN2_AID = bytes.fromhex("A0 00 00 02 83 00 00 06 22 01 69 64 00 01 01 01")
 MOICA_CERT_SLOT = 0x700
 MOICA_CERT_FILE_SIZE = 0x1C00
@@ -173,12 +178,19 @@ def _directory_file(content: bytes, minimum: int) -> bytes:
 
 
 def _cert_id(der: bytes, is_ca: bool, index: int, ca_index: int) -> bytes:
-    if is_ca:
-        return f"CA{ca_index + 1:02d}".encode()
+    # The ids the official middleware shows: SIGN, KEYX, CACert, ROOTCACert.
     try:
-        usage = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(
-            x509.KeyUsage
-        )
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        cert = None
+    if is_ca:
+        if cert is not None and cert.issuer == cert.subject:
+            return b"ROOTCACert"
+        return b"CACert" if ca_index == 0 else f"CACert{ca_index + 1}".encode()
+    try:
+        if cert is None:
+            raise ValueError("not DER")
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
         if usage.value.key_encipherment:
             return b"KEYX"
         return b"SIGN"
@@ -231,12 +243,17 @@ def moica_cert_file(ders: Iterable[bytes]) -> bytes:
     return bytes(data)
 
 
+def moica_token_serial(card_number: str) -> str:
+    """TokenInfo's serial: an ``M-`` string (as the public traces show), not the card number."""
+    return "M-" + card_number[-10:]
+
+
 def moica_token_info(card_number: str) -> bytes:
-    """TokenInfo (5032): version, serialNumber = card number, manufacturer, label."""
+    """TokenInfo (5032): version, serialNumber (``M-...``), manufacturer, label."""
     return encode(
         0x30,
         encode(0x02, b"\x00")
-        + encode(0x04, card_number.encode("ascii"))
+        + encode(0x04, moica_token_serial(card_number).encode("ascii"))
         + encode(0x0C, MOICA_MANUFACTURER)
         + encode(0x80, MOICA_TOKEN_LABEL),
     )
@@ -260,22 +277,39 @@ class _MoicaCard(VirtualCard):
         *,
         cdf_override: bytes | None = None,
         cert_override: bytes | None = None,
+        eof_6700: bool = False,
+        tight_directory: bool = False,
+        junk_cdf_entry: bool = False,
+        version: bytes = b"CHT V32N",
+        atr: bytes | None = None,
     ) -> None:
         super().__init__()
+        if atr is not None:
+            self.atr = atr
+        #: Answer 6700 to a read that runs past the end of a file (instead of 6Cxx).
+        self.eof_6700 = eof_6700
+        self.version = version
         if len(card_number) != 16 or not card_number.isascii():
             raise ValueError("a HiCOS card number is 16 ASCII characters")
         self.certs = list(certs)
         self.card_number = card_number
         self.pin_tries = 3
         cdf = cdf_override if cdf_override is not None else moica_cdf(self.certs, self.cert_path)
+        if junk_cdf_entry:
+            # An entry no PKCS#15 reader can decode, between the good ones.
+            cdf = encode(0x30, encode(0x02, b"\x07") + encode(0x04, b"??")) + cdf
         cert_data = (
             cert_override if cert_override is not None else moica_cert_file(d for d, _, _ in certs)
         )
+        if cdf_override is not None or tight_directory:
+            cdf_file = cdf  # the file ends where the directory's content ends
+        else:
+            cdf_file = _directory_file(cdf, MOICA_CDF_SIZE)
         self.pkcs15 = _df(
             0x5030,
             Node(0x4100, _dummy_directory(b"PrKDF")),
             Node(0x4101, _dummy_directory(b"PuKDF")),
-            Node(0x4104, _directory_file(cdf, MOICA_CDF_SIZE) if cdf_override is None else cdf),
+            Node(0x4104, cdf_file),
             Node(0x4107, _dummy_directory(b"DODF")),
             Node(0x5032, moica_token_info(card_number)),
             Node(0x08F2, cert_data),
@@ -285,7 +319,10 @@ class _MoicaCard(VirtualCard):
         self.current_ef: Node | None = None
 
     def _build_root(self) -> Node:
-        return _df(self.root_fid, self.pkcs15)
+        info = _df(
+            0x0900, Node(0x0903, self.card_number.encode("ascii")), Node(0x0905, self.version)
+        )
+        return _df(self.root_fid, info, self.pkcs15)
 
     def power_on(self) -> None:
         """A reset returns to the root DF with no current EF."""
@@ -338,7 +375,7 @@ class _MoicaCard(VirtualCard):
             return status(SW_OFFSET)
         remaining = len(data) - offset
         if remaining < wanted:
-            return status(0x6C00 | remaining)
+            return status(SW_WRONG_LENGTH if self.eof_6700 else 0x6C00 | remaining)
         return status(SW_OK, data[offset : offset + wanted])
 
 
@@ -348,25 +385,10 @@ class MoicaGen1Card(_MoicaCard):
     name = "MOICA gen 1 (virtual)"
     atr = MOICA_GEN1_ATR
 
-    def __init__(
-        self,
-        certs: list[MoicaCert],
-        card_number: str,
-        version: bytes = b"CHT V32N",
-        *,
-        cdf_override: bytes | None = None,
-        cert_override: bytes | None = None,
-    ) -> None:
-        self.version = version
-        super().__init__(certs, card_number, cdf_override=cdf_override, cert_override=cert_override)
-
     def _build_root(self) -> Node:
-        info = _df(
-            0x0900, Node(0x0903, self.card_number.encode("ascii")), Node(0x0905, self.version)
-        )
         self.pkcs15.add(Node(0x0810, b"\x30\x00" + bytes(0x10E)))
         self.pkcs15.add(Node(0x0811, b"\x30\x00" + bytes(0x10E)))
-        return _df(self.root_fid, info, self.pkcs15)
+        return super()._build_root()
 
     def process(self, apdu: bytes) -> bytes:
         """Answer as a T7S card: CLA 80 only, SELECT and READ BINARY only."""
@@ -392,6 +414,14 @@ class MoicaGen2Card(_MoicaCard):
     cert_path = bytes.fromhex("7FFF503008F2")
     max_le = 0x100
     selected = False  # set per instance once the AID is selected; a reset clears it
+    #: Refuse SELECT by file id with P2 0C (no response data) with 6A86, as some applets do.
+    refuse_p2_0c = False
+
+    def __init__(
+        self, certs: list[MoicaCert], card_number: str, *, refuse_p2_0c: bool = False, **kw: Any
+    ) -> None:
+        super().__init__(certs, card_number, **kw)
+        self.refuse_p2_0c = refuse_p2_0c
 
     def power_on(self) -> None:
         """A reset deselects the applet."""
@@ -416,10 +446,24 @@ class MoicaGen2Card(_MoicaCard):
         if cmd.cla != 0x00:
             return status(SW_CLA)
         if cmd.ins == 0xA4:
-            return self._select_fid(cmd)
+            if cmd.p2 == 0x0C and self.refuse_p2_0c:
+                return status(SW_WRONG_P1P2)
+            if cmd.p2 not in (0x00, 0x04, 0x0C):
+                return status(SW_WRONG_P1P2)
+            answer = self._select_fid(cmd)
+            if cmd.p2 == 0x04 and answer == status(SW_OK) and cmd.data:
+                # P2 04 asks for the FCP: file id (and size for an EF).
+                return status(SW_OK, self._fcp(int.from_bytes(cmd.data, "big")))
+            return answer
         if cmd.ins == 0xB0:
             return self._read_binary(cmd)
         return status(SW_INS)
+
+    def _fcp(self, fid: int) -> bytes:
+        body = encode(0x83, fid.to_bytes(2, "big"))
+        if self.current_ef is not None:
+            body = encode(0x80, len(self.current_ef.data).to_bytes(2, "big")) + body
+        return encode(0x62, body)
 
 
 # --------------------------------------------------------------------------- PIV
@@ -478,8 +522,14 @@ class PivCard(ChainingMixin, VirtualCard):
         *,
         puk_tries: int = 3,
         chuid_expiry: str = "20351231",
+        global_pin_tries: int | None = None,
+        counter_630x: bool = False,
     ) -> None:
         super().__init__()
+        #: None: no Global PIN; else its tries, and Discovery names it the primary PIN.
+        self.global_pin_tries = global_pin_tries
+        #: Report tries as 630X (as the YubiKey NEO does) instead of 63CX.
+        self.counter_630x = counter_630x
         unknown = set(certs) - set(PIV_SLOT_OBJECTS)
         if unknown:
             raise ValueError(f"unknown PIV slots: {sorted(unknown)}")
@@ -513,6 +563,12 @@ class PivCard(ChainingMixin, VirtualCard):
         if tag == PIV_CHUID:
             return piv_chuid(self.chuid_expiry) if self.chuid else None
         if tag == 0x7E:
+            if self.global_pin_tries is not None:
+                return encode(
+                    0x7E,
+                    encode(0x4F, PIV_AID_PREFIX + bytes.fromhex("000010000100"))
+                    + encode(0x5F2F, b"\x60\x20"),
+                )
             return PIV_DISCOVERY
         return None
 
@@ -558,22 +614,27 @@ class PivCard(ChainingMixin, VirtualCard):
             tries, secret = self.pin_tries, self._pin
         elif cmd.p2 == 0x81:
             tries, secret = self.puk_tries, self._puk
+        elif cmd.p2 == 0x00 and self.global_pin_tries is not None:
+            tries, secret = self.global_pin_tries, self._pin
         else:
             return status(SW_DATA_NOT_FOUND)
+        counter = 0x6300 if self.counter_630x else 0x63C0
         if tries <= 0:
             return status(SW_BLOCKED)
         if not cmd.data:
-            return status(0x63C0 | min(tries, 15))
+            return status(counter | min(tries, 15))
         if cmd.data == secret:
             tries = self.max_tries
             answer = status(SW_OK)
         else:
             tries -= 1
-            answer = status(0x63C0 | min(tries, 15)) if tries else status(SW_BLOCKED)
+            answer = status(counter | min(tries, 15)) if tries else status(SW_BLOCKED)
         if cmd.p2 == 0x80:
             self.pin_tries = tries
-        else:
+        elif cmd.p2 == 0x81:
             self.puk_tries = tries
+        else:
+            self.global_pin_tries = tries
         return answer
 
 
@@ -586,8 +647,12 @@ OPENPGP_EXT_CAPS = bytes.fromhex("7D000BFE080000FF0000")
 OPENPGP_RSA2048 = bytes.fromhex("010800002000")
 
 
+SELECT_DATA_7F21 = bytes.fromhex("60045C027F21")
+
+
 class OpenPgpCard(ChainingMixin, VirtualCard):
-    """An OpenPGP card (spec v3.4) holding one X.509 certificate in DO 7F21."""
+    """An OpenPGP card (spec v3.4): X.509 certificates in DO 7F21, occurrences 0 (AUT),
+    1 (DEC) and 2 (SIG) picked by SELECT DATA; ``cert`` is occurrence 0."""
 
     name = "OpenPGP (virtual)"
 
@@ -600,9 +665,24 @@ class OpenPgpCard(ChainingMixin, VirtualCard):
         serial: int = 0x12345678,
         name: str = "Doe<<Jane",
         atr: bytes = OPENPGP_ATR,
+        *,
+        dec_cert: bytes | None = None,
+        sig_cert: bytes | None = None,
+        version: tuple[int, int] = (3, 4),
+        manufacturer: int = 0x0006,
+        yubikey_543: bool = False,
+        terminated: bool = False,
     ) -> None:
         super().__init__()
         self.cert = cert
+        self.certs: dict[int, bytes | None] = {0: cert, 1: dec_cert, 2: sig_cert}
+        self.version = version
+        self.manufacturer = manufacturer
+        #: SELECT DATA wants the extra leading 06 (YubiKey firmware up to 5.4.3).
+        self.yubikey_543 = yubikey_543
+        #: The application is terminated: SELECT answers 6285 and nothing else works.
+        self.terminated = terminated
+        self.occurrence = 0
         self.pw1_tries = pw1_tries
         self.rc_tries = rc_tries
         self.pw3_tries = pw3_tries
@@ -619,8 +699,8 @@ class OpenPgpCard(ChainingMixin, VirtualCard):
         """Full AID: RID, application, version 3.4, manufacturer 0006, serial, RFU."""
         return (
             OPENPGP_RID
-            + bytes.fromhex("0304")
-            + bytes.fromhex("0006")
+            + bytes(self.version)
+            + self.manufacturer.to_bytes(2, "big")
             + self.serial.to_bytes(4, "big")
             + b"\x00\x00"
         )
@@ -672,7 +752,7 @@ class OpenPgpCard(ChainingMixin, VirtualCard):
         if tag == 0x00C4:
             return self.pw_status()
         if tag == 0x7F21:
-            return self.cert or b""
+            return self.certs.get(self.occurrence) or b""
         if tag == 0x5F50:
             return b""
         return None
@@ -680,10 +760,11 @@ class OpenPgpCard(ChainingMixin, VirtualCard):
     def power_on(self) -> None:
         """A reset deselects the application and drops pending response data."""
         self.selected = False
+        self.occurrence = 0
         self._reset_chain()
 
     def process(self, apdu: bytes) -> bytes:
-        """Answer SELECT, GET DATA, GET RESPONSE and VERIFY."""
+        """Answer SELECT, SELECT DATA, GET DATA, GET RESPONSE and VERIFY."""
         cmd = self._triage(apdu)
         if isinstance(cmd, bytes):
             return cmd
@@ -694,16 +775,32 @@ class OpenPgpCard(ChainingMixin, VirtualCard):
                 or not self.aid.startswith(cmd.data)
             ):
                 return status(SW_NOT_FOUND)
+            if self.terminated:
+                return status(0x6285)
             self.selected = True
+            self.occurrence = 0
             return status(SW_OK)
         if not self.selected:
             return status(SW_INS)
+        if cmd.ins == 0xA5:
+            return self._select_data(cmd)
         if cmd.ins == 0xCA:
             found = self.data_object((cmd.p1 << 8) | cmd.p2)
             return status(SW_DATA_NOT_FOUND) if found is None else self._chained(found)
         if cmd.ins == 0x20:
             return self._verify(cmd)
         return status(SW_INS)
+
+    def _select_data(self, cmd: Apdu) -> bytes:
+        if self.version[0] < 3:
+            return status(SW_INS)
+        wanted = b"\x06" + SELECT_DATA_7F21 if self.yubikey_543 else SELECT_DATA_7F21
+        if cmd.p2 != 0x04 or cmd.p1 > 2:
+            return status(SW_WRONG_P1P2)
+        if cmd.data != wanted:
+            return status(SW_WRONG_DATA)
+        self.occurrence = cmd.p1
+        return status(SW_OK)
 
     def _verify(self, cmd: Apdu) -> bytes:
         if cmd.p1 == 0xFF and not cmd.data:
@@ -795,7 +892,7 @@ class BadDerMoicaCard(MoicaGen1Card):
         super().__init__(
             certs,
             card_number,
-            version,
+            version=version,
             cert_override=broken_cert_file(der for der, _, _ in certs),
         )
 

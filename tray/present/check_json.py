@@ -204,3 +204,16 @@ def to_dict(report: CheckReport) -> dict[str, Any]:
 def dumps(report: CheckReport) -> str:
     """Serialise to indented UTF-8 JSON text."""
     return json.dumps(to_dict(report), ensure_ascii=False, indent=2)
+
+
+def reading_summary(report: ReaderReport) -> dict[str, Any]:
+    """What a recorded transcript must read back as: no names, numbers or serials, so the
+    summary survives redaction (``cardwatch check --record``; tests/transcripts/)."""
+    return {
+        "health": report.health.name.lower(),
+        "kind": report.card_kind,
+        "generation": report.generation,
+        "items": {item.item.key: item.status.value for item in report.items},
+        "certificates": sorted([c.slot, c.days_left, c.is_ca] for c in report.certificates),
+        "pins": [[p.state.value, p.tries_left] for p in report.pins],
+    }

@@ -2,8 +2,10 @@
 
 PIN tries are read with VERIFY carrying no data field, which SP 800-73-4 (part 2, 3.2.1)
 defines as a status query: 63Cx gives the tries left, 6983 a blocked PIN, and no try is
-spent. That data-less form, for the PIV application PIN (P2 80) only, is the one VERIFY the
-guard lets through for this profile.
+spent. That data-less form, for the PIV application PIN (P2 80) and the Global PIN (P2 00),
+is the one VERIFY the guard lets through for this profile. The Global PIN is asked about
+only when the Discovery Object (7E, PIN usage policy 5F2F) says it is the primary PIN.
+Some cards (YubiKey NEO) answer 630X instead of 63CX: X is the tries left there too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from .common import NOT_FOUND_SWS, Progress
 
 KIND = "piv"
 PIV_PIN_P2 = 0x80
-ALLOWLIST = Allowlist(empty_verify_p2=frozenset({PIV_PIN_P2}))
+GLOBAL_PIN_P2 = 0x00
+ALLOWLIST = Allowlist(empty_verify_p2=frozenset({PIV_PIN_P2, GLOBAL_PIN_P2}))
 EXCLUSIVE = False
 
 AID = bytes.fromhex("A000000308000010000100")
@@ -34,6 +37,7 @@ SLOTS: tuple[tuple[str, int, str], ...] = (
     ("9E", 0x5FC101, "Card Authentication"),
 )
 CHUID = 0x5FC102
+DISCOVERY = 0x7E
 
 
 def get_object(channel: Channel, tag: int) -> bytes | None:
@@ -93,16 +97,32 @@ def _guid(chuid: bytes) -> str | None:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def pin_status(channel: Channel) -> PinStatus:
-    """Tries left on the PIV PIN by a data-less VERIFY (no PIN is sent, no try is spent)."""
-    resp = channel.send(command(0x00, 0x20, 0x00, PIV_PIN_P2))
-    label = _("PIV PIN")
+def global_pin_is_primary(channel: Channel) -> bool:
+    """Whether the Discovery Object's PIN usage policy names the Global PIN as primary
+    (first byte: both PINs satisfy the access rules; second byte 20)."""
+    resp = channel.send(command(0x00, 0xCB, 0x3F, 0xFF, bytes((0x5C, 0x01, DISCOVERY)), le=0))
+    if resp.sw != SW_OK or not resp.data:
+        return False
+    try:
+        discovery, _end = parse_one(resp.data)
+        if discovery.tag != DISCOVERY:
+            return False
+        policy = next((t.value for t in parse(discovery.value) if t.tag == 0x5F2F), b"")
+    except CardDataError:
+        return False
+    return len(policy) == 2 and policy[0] & 0x60 == 0x60 and policy[1] == 0x20
+
+
+def pin_status(channel: Channel, p2: int = PIV_PIN_P2) -> PinStatus:
+    """Tries left on a PIN by a data-less VERIFY (no PIN is sent, no try is spent)."""
+    resp = channel.send(command(0x00, 0x20, 0x00, p2))
+    label = _("Global PIN") if p2 == GLOBAL_PIN_P2 else _("PIV PIN")
     source = _("VERIFY status query (no PIN sent)")
     if resp.sw == SW_OK:
         return PinStatus(label, PinState.VERIFIED, None, source)
     if resp.sw == SW_AUTH_BLOCKED:
         return PinStatus(label, PinState.LOCKED, 0, source)
-    if resp.sw >> 4 == 0x63C:
+    if resp.sw >> 4 == 0x63C or 0x6301 <= resp.sw <= 0x630F:
         tries = resp.sw & 0x0F
         if tries == 0:
             return PinStatus(label, PinState.LOCKED, 0, source)
@@ -137,7 +157,8 @@ def read(channel: Channel, atr: bytes, progress: Progress | None = None) -> Card
         if der is not None:
             certs.append(CardCertificate(der=der, label=name, slot=slot))
     progress.item = ItemId.PIN
-    pin = pin_status(channel)
+    # The PIN the cardholder types is the primary one: the Global PIN when Discovery says so.
+    pin = pin_status(channel, GLOBAL_PIN_P2 if global_pin_is_primary(channel) else PIV_PIN_P2)
     return CardReading(
         kind=KIND,
         card_type=_("PIV card"),
