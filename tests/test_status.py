@@ -87,13 +87,17 @@ def test_running_daemon_shows_icon_one_line_per_reader_and_last_checks(
     code, out = status(capsys)
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == f"Cardwatch is running (pid {os.getpid()}); state of 2026-12-01 12:00:00 UTC"
+    assert (
+        lines[0] == f"Cardwatch is running (pid {os.getpid()}); state of 2026-12-01 12:00:00 (UTC)"
+    )
     assert lines[1] == "Icon: green ✓, all fine"
     assert lines[2] == f"  {READER_0}: MOICA card TP0317…: valid 412 days"
     assert lines[3].startswith(f"  {READER_1}: PIV card ")
     assert lines[4] == "Last checks:"
-    assert lines[5].startswith(f"  2026-12-01 12:00:01 UTC  {READER_1}  ")  # newest first
-    assert lines[6] == f"  2026-12-01 12:00:00 UTC  {READER_0}  TP03170000012345  OK, 412 days left"
+    assert lines[5].startswith(f"  2026-12-01 12:00:01 (UTC)  {READER_1}  ")  # newest first
+    assert (
+        lines[6] == f"  2026-12-01 12:00:00 (UTC)  {READER_0}  TP03170000012345  OK, 412 days left"
+    )
 
 
 @pytest.mark.parametrize(
@@ -132,7 +136,7 @@ def test_stopped_daemon_shows_its_last_state_and_exits_unknown(
     code, out = status(capsys)
     assert code == 3
     lines = out.splitlines()
-    assert lines[0] == "Cardwatch is not running; its last state, of 2026-12-01 12:00:00 UTC"
+    assert lines[0] == "Cardwatch is not running; its last state, of 2026-12-01 12:00:00 (UTC)"
     assert lines[-1] == "Start it with 'cardwatch run'."
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, tzinfo
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -64,20 +64,21 @@ def _is_ca(cert: x509.Certificate, declared: bool) -> bool:
         return declared
 
 
-def days_left(not_after: datetime, now: datetime) -> int:
-    """Calendar days (UTC) from ``now`` to ``not_after``: 0 on the last day, negative after.
+def days_left(not_after: datetime, now: datetime, zone: tzinfo | None = None) -> int:
+    """Calendar days in ``zone`` (default: local) from ``now`` to ``not_after``.
 
-    Counting calendar days keeps "expires on 15 Dec: 21 days left" consistent with the date
-    shown, whatever the hour of the check.
+    0 on the last day, negative after. Counting the card holder's calendar days keeps
+    "expires on 15 Dec: 21 days left" consistent with the (local) date shown, whatever the
+    hour of the check.
     """
-    return (not_after.astimezone(timezone.utc).date() - now.astimezone(timezone.utc).date()).days
+    return (not_after.astimezone(zone).date() - now.astimezone(zone).date()).days
 
 
-def describe(card_cert: CardCertificate, now: datetime) -> CertInfo:
-    """Parse one certificate read from a card."""
+def describe(card_cert: CardCertificate, now: datetime, zone: tzinfo | None = None) -> CertInfo:
+    """Parse one certificate read from a card (days left counted in ``zone``, default local)."""
     cert = load(card_cert.der)
     try:
-        return _describe(cert, card_cert, now)
+        return _describe(cert, card_cert, now, zone)
     except CardDataError:
         raise
     except Exception as exc:  # cryptography parses lazily and has many error types
@@ -85,7 +86,9 @@ def describe(card_cert: CardCertificate, now: datetime) -> CertInfo:
         raise CardDataError("certificate fields unreadable") from None
 
 
-def _describe(cert: x509.Certificate, card_cert: CardCertificate, now: datetime) -> CertInfo:
+def _describe(
+    cert: x509.Certificate, card_cert: CardCertificate, now: datetime, zone: tzinfo | None
+) -> CertInfo:
     not_before = cert.not_valid_before_utc
     not_after = cert.not_valid_after_utc
     return CertInfo(
@@ -97,7 +100,7 @@ def _describe(cert: x509.Certificate, card_cert: CardCertificate, now: datetime)
         serial=format(cert.serial_number, "X"),
         not_before=not_before,
         not_after=not_after,
-        days_left=days_left(not_after, now),
+        days_left=days_left(not_after, now, zone),
         key_usage=_key_usage(cert),
         is_ca=_is_ca(cert, card_cert.authority),
         sha256=cert.fingerprint(hashes.SHA256()).hex(),

@@ -9,7 +9,7 @@ from ..card.apdu import describe_sw
 from ..card.atr import AtrMatch
 from ..card.certinfo import days_left, describe
 from ..card.profiles.common import is_card_error
-from ..clock import Clock
+from ..clock import Clock, local_time
 from ..errors import CardDataError
 from ..i18n import _, join_clauses, join_list, labelled, ngettext, sentences
 from ..model import (
@@ -256,7 +256,7 @@ def _pin_item(pins: list[PinStatus], issuer_service: str | None) -> CheckItem:
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return local_time(moment)
 
 
 def _reason_text(reason: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..check import advice
+from ..clock import local_time
 from ..daemon.diagnosis import Culprit, diagnose
 from ..daemon.diagnosis import advice as diagnosis_advice
 from ..daemon.diagnosis import confidence as diagnosis_confidence
@@ -149,7 +150,7 @@ def reader_notes(reader: ReaderReport) -> list[Note]:
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return local_time(moment)
 
 
 def history_rows(

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from .. import __version__
+from ..clock import local_date, local_time
 from ..i18n import _, labelled
 from ..model import CertInfo, CheckItem, CheckReport, Health, HistoryEntry, ReaderReport
 from .check_text import revocation_line, status_label
@@ -151,7 +152,7 @@ def _cert(cert: CertInfo) -> str:
         (serial, cert.serial),
         (
             _("Valid"),
-            f"{cert.not_before.strftime('%Y-%m-%d')} → {cert.not_after.strftime('%Y-%m-%d')}",
+            f"{local_date(cert.not_before)} → {local_date(cert.not_after)}",
         ),
         (_("Days left"), days_left_text(cert)),
         (_("Key usage"), ", ".join(cert.key_usage) or "-"),
@@ -252,7 +253,7 @@ def _diagnosis(report: CheckReport, entries: Sequence[HistoryEntry]) -> str:
 
 def render_html(report: CheckReport, history: Sequence[HistoryEntry] = ()) -> str:
     """The whole report as an HTML document."""
-    when = report.checked_at.strftime("%Y-%m-%d %H:%M UTC")
+    when = local_time(report.checked_at)
     title = _("Cardwatch card health report")
     meta = _("Cardwatch {version} · checked {when}").format(version=__version__, when=when)
     computer = _("This computer")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..clock import Clock
+from ..clock import Clock, local_time
 from ..daemon.diagnosis import Verdict, diagnose
 from ..daemon.diagnosis import summary as diagnosis_summary
 from ..daemon.state import DaemonState, IconState, Phase, ReaderState, reader_line
@@ -256,7 +256,7 @@ def icon_words(icon: IconState) -> str:
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "-"
+    return local_time(moment, seconds=True) if moment is not None else "-"
 
 
 def entry_line(entry: HistoryEntry) -> str:
