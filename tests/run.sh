@@ -23,6 +23,8 @@ APT_PACKAGES=(
     chromium fonts-noto-cjk
     # every socket call of the daemon (tests/test_resilience_network.py)
     strace
+    # certificate serials compared with what OpenSSL shows (tests/test_validity.py)
+    openssl
 )
 PYTHON=${PYTHON:-python3}
 

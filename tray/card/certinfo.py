@@ -64,6 +64,12 @@ def _is_ca(cert: x509.Certificate, declared: bool) -> bool:
         return declared
 
 
+def serial_hex(number: int) -> str:
+    """A serial as OpenSSL and Windows show it: upper-case hex, whole bytes (leading zeros kept)."""
+    digits = format(number, "X")
+    return digits.zfill(len(digits) + len(digits) % 2)
+
+
 def days_left(not_after: datetime, now: datetime, zone: tzinfo | None = None) -> int:
     """Calendar days in ``zone`` (default: local) from ``now`` to ``not_after``.
 
@@ -97,7 +103,7 @@ def _describe(
         subject=_name(cert.subject),
         common_name=_common_name(cert.subject),
         issuer=_name(cert.issuer),
-        serial=format(cert.serial_number, "X"),
+        serial=serial_hex(cert.serial_number),
         not_before=not_before,
         not_after=not_after,
         days_left=days_left(not_after, now, zone),
