@@ -49,6 +49,8 @@ class RunOptions:
     clock_thresholds: SkewThresholds = field(default_factory=SkewThresholds)
     #: what the desktop notifications tell and when ([notifications] in config.toml)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    #: also told every new state (``cardwatch run`` in a terminal says what it watches)
+    on_state: Callable[[DaemonState], None] | None = None
 
     def check_options(self, network: NetworkChecks | None) -> CheckOptions:
         """The options of each check the daemon runs."""
@@ -295,6 +297,8 @@ def _run_blocked(
     clock = SystemClock()
     daemon = build_daemon(options, clock, middleware, network)
     daemon.on_state(_log_state)
+    if options.on_state is not None:
+        daemon.on_state(options.on_state)
     history = History.open_default(clock)
     daemon.on_report(history.record)
     daemon.diagnose_with(diagnoser(history, clock))

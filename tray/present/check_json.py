@@ -161,3 +161,16 @@ def to_dict(report: CheckReport) -> dict[str, Any]:
 def dumps(report: CheckReport) -> str:
     """Serialise to indented UTF-8 JSON text."""
     return json.dumps(to_dict(report), ensure_ascii=False, indent=2)
+
+
+def error_dumps(message: str) -> str:
+    """A check that could not run, in the same schema: status unknown, exit code 3, why."""
+    document = {
+        "schema": SCHEMA,
+        "version": __version__,
+        "status": "unknown",
+        "exit_code": 3,
+        "error": message,
+        "readers": [],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)
