@@ -128,7 +128,7 @@ def test_certificates_show_subject_issuer_serial_validity_days_and_key_usage() -
         assert flat(cert.subject) in page.words
         assert cert.not_after.strftime("%Y-%m-%d") in page.words
     assert "21 days left" in page.words
-    assert "digitalSignature" in page.words
+    assert "digital signature" in page.words
     assert "WARNING" in page.words and "What to do first:" in page.words
 
 

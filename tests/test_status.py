@@ -103,9 +103,9 @@ def test_running_daemon_shows_icon_one_line_per_reader_and_last_checks(
 @pytest.mark.parametrize(
     ("scenario", "code", "icon", "last"),
     [
-        ("expiring", 1, "amber !, warning", "warning (expires_urgent), 21 days left"),
-        ("expired", 2, "red ✕, error", "critical (expired), expired 30 days ago"),
-        ("pin-locked", 2, "red ✕, error", "critical (pin_locked), 800 days left"),
+        ("expiring", 1, "amber !, warning", "warning (certificate expires soon), 21 days left"),
+        ("expired", 2, "red ✕, error", "critical (certificate expired), expired 30 days ago"),
+        ("pin-locked", 2, "red ✕, error", "critical (PIN locked), 800 days left"),
         ("unknown-card", 3, "grey ○, no reader or no card", "unknown"),
     ],
 )

@@ -29,6 +29,8 @@ from .config import (
 from .i18n import _, ngettext, normalise, set_language
 from .model import CheckReport, Health
 from .net import NetworkChecks, live
+from .present.argparse_words import HelpFormatter
+from .present.argparse_words import install as install_argparse_words
 from .present.check_json import dumps, error_dumps
 from .present.check_text import render
 from .present.terminal import tolerant, write_json, write_text
@@ -92,7 +94,7 @@ def _subparser(
     sub: argparse._SubParsersAction[Any], name: str, **kwargs: Any
 ) -> argparse.ArgumentParser:
     """A (sub)command that also takes the global options after its name."""
-    parser: argparse.ArgumentParser = sub.add_parser(name, **kwargs)
+    parser: argparse.ArgumentParser = sub.add_parser(name, formatter_class=HelpFormatter, **kwargs)
     _global_options(parser, after=True)
     return parser
 
@@ -142,14 +144,21 @@ def _network_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    install_argparse_words()
     parser = _Parser(
         prog="cardwatch",
+        formatter_class=HelpFormatter,
         description=_(
             "Smart-card health: a read-only check of PC/SC service, reader, card, "
             "certificates and PIN lock risk."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"cardwatch {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"cardwatch {__version__}",
+        help=_("show program's version number and exit"),
+    )
     _global_options(parser, after=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = _subparser(

@@ -10,7 +10,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from ..errors import CardDataError
+from ..i18n import _
 from ..model import CardCertificate, CertInfo
+from .roles import role_label
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ def load(der: bytes) -> x509.Certificate:
         return x509.load_der_x509_certificate(der)
     except (ValueError, TypeError) as exc:
         log.debug("certificate parse error: %s", exc)
-        raise CardDataError("not a valid X.509 certificate (DER)") from None
+        raise CardDataError(_("not a valid X.509 certificate (DER)")) from None
 
 
 def _common_name(name: x509.Name) -> str:
@@ -89,7 +91,7 @@ def describe(card_cert: CardCertificate, now: datetime, zone: tzinfo | None = No
         raise
     except Exception as exc:  # cryptography parses lazily and has many error types
         log.debug("certificate field error: %s", exc)
-        raise CardDataError("certificate fields unreadable") from None
+        raise CardDataError(_("certificate fields unreadable")) from None
 
 
 def _describe(
@@ -98,7 +100,7 @@ def _describe(
     not_before = cert.not_valid_before_utc
     not_after = cert.not_valid_after_utc
     return CertInfo(
-        label=card_cert.label,
+        label=role_label(card_cert.label),
         slot=card_cert.slot,
         subject=_name(cert.subject),
         common_name=_common_name(cert.subject),

@@ -28,6 +28,7 @@ from ..model import (
     ReaderReport,
 )
 from .check_text import status_label
+from .codewords import code_words
 from .words import cert_days_left, days_left, health_label, pin_state
 
 #: codes of items that point at the card's chip or its contacts
@@ -165,7 +166,7 @@ def history_rows(
         bad = [i for i in entry.items if i.status.rank >= 2]
         if bad:
             worst = max(bad, key=lambda i: i.status.rank)
-            parts.append(f"{int(worst.item)} {status_label(worst.status)} ({worst.code_text})")
+            parts.append(f"{status_label(worst.status)}: {code_words(worst.code, worst.code_text)}")
         days = entry.days_left
         if days is not None:
             parts.append(days_left(days))

@@ -10,8 +10,9 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from .. import __version__
+from ..card.roles import key_usage_words
 from ..clock import local_date, local_time
-from ..i18n import _, labelled
+from ..i18n import _, join_list, labelled
 from ..model import CertInfo, CheckItem, CheckReport, Health, HistoryEntry, ReaderReport
 from .check_text import revocation_line, status_label
 from .report_content import (
@@ -155,7 +156,7 @@ def _cert(cert: CertInfo) -> str:
             f"{local_date(cert.not_before)} → {local_date(cert.not_after)}",
         ),
         (_("Days left"), days_left_text(cert)),
-        (_("Key usage"), ", ".join(cert.key_usage) or "-"),
+        (_("Key usage"), join_list(key_usage_words(u) for u in cert.key_usage) or "-"),
     ]
     revocation = revocation_line(cert.revocation)
     if revocation:

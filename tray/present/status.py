@@ -40,6 +40,7 @@ from ..store import instance
 from ..store.files import read_json, set_aside
 from ..store.history import STATE_SCHEMA, Latest, entry_to_dict, load_history
 from .check_json import timestamp
+from .codewords import code_words
 from .report import as_check_report
 from .words import days_left, health_word
 
@@ -264,7 +265,8 @@ def entry_line(entry: HistoryEntry) -> str:
     parts = [health_word(entry.health)]
     bad = [i for i in entry.items if i.status.rank >= 2]
     if bad:
-        parts[0] += f" ({max(bad, key=lambda i: i.status.rank).code_text})"
+        worst = max(bad, key=lambda i: i.status.rank)
+        parts[0] += f" ({code_words(worst.code, worst.code_text)})"
     days = entry.days_left
     if days is not None:
         parts.append(days_left(days))
