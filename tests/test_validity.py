@@ -105,3 +105,17 @@ def test_serials_keep_their_leading_zeros_like_openssl(serial: int, tmp_path: Pa
         check=True,
     ).stdout.strip()
     assert shown == f"serial={info.serial}"
+
+
+def test_a_certificate_with_an_invalid_version_is_card_data_error() -> None:
+    """Found by the resilience fuzz: cryptography's InvalidVersion is not a ValueError."""
+    from tray.errors import CardDataError
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    ca, _key = certs.make_ca(
+        certs.dn(("CN", "CA")), now - timedelta(days=9), now + timedelta(days=99)
+    )
+    der = bytearray(ca.public_bytes(Encoding.DER))
+    der[12] = 1  # the version INTEGER: v2 (1) is no version cryptography accepts for a v3 body
+    with pytest.raises(CardDataError):
+        describe(CardCertificate(bytes(der), "x", "x"), now)

@@ -31,7 +31,7 @@ def load(der: bytes) -> x509.Certificate:
     """Parse DER, turning every parser complaint into :class:`CardDataError`."""
     try:
         return x509.load_der_x509_certificate(der)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, x509.InvalidVersion) as exc:
         log.debug("certificate parse error: %s", exc)
         raise CardDataError(_("not a valid X.509 certificate (DER)")) from None
 
