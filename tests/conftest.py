@@ -5,6 +5,7 @@ pytest_plugins = ["apdu_audit"]
 # ruff: noqa: E402
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,6 +40,27 @@ def private_xdg_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o700)  # platformdirs ignores a runtime dir that others could read
         monkeypatch.setenv(var, str(path))
+
+
+ZoneSetter = Callable[[str], None]
+
+
+@pytest.fixture(autouse=True)
+def local_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[ZoneSetter]:
+    """Pin this process's local time zone (UTC unless a test asks for another one).
+
+    Times for people are local, so a test must not depend on the zone the machine runs in,
+    just as it must not depend on the hour: the zone is pinned like the clock.
+    """
+
+    def set_zone(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    set_zone("UTC")
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,8 @@ APT_PACKAGES=(
     # the independent card applets in jCardSim (tests/test_thirdparty_cards.py): a JRE,
     # BouncyCastle for jCardSim, yubico-piv-tool for the PIV personalisation
     openjdk-17-jre-headless libbcprov-java yubico-piv-tool
+    # certificate serials compared with what OpenSSL shows (tests/test_validity.py)
+    openssl
 )
 PYTHON=${PYTHON:-python3}
 

@@ -193,6 +193,8 @@ DYNAMIC = {
     ("tray/check/items.py", "_(match.description)"),
     ("tray/check/items.py", "_(describe_sw(card_errors[0]))"),
     ("tray/cli.py", "_(description)"),
+    ("tray/present/codewords.py", "_(phrase)"),
+    ("tray/card/roles.py", "_(known)"),
 }
 
 
@@ -246,8 +248,9 @@ def test_every_literal_message_has_a_zh_tw_translation_by_an_independent_scan(
 
 
 def test_messages_passed_through_a_variable_are_translated() -> None:
-    from tray.card import apdu, atr
+    from tray.card import apdu, atr, roles
     from tray.demo.scenarios import SCENARIOS
+    from tray.present import codewords
 
     sources = [
         *SCENARIOS.values(),
@@ -255,6 +258,9 @@ def test_messages_passed_through_a_variable_are_translated() -> None:
         *apdu._SW_NAMES.values(),
         apdu.describe_sw(0x63C2),
         apdu.describe_sw(0x6F00),
+        *codewords.WORDS.values(),
+        *roles.ROLES.values(),
+        *roles.KEY_USAGES.values(),
     ]
     set_language("zh_TW")
 

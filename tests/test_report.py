@@ -129,7 +129,7 @@ def test_certificates_show_subject_issuer_serial_validity_days_and_key_usage() -
         assert flat(cert.subject) in page.words
         assert cert.not_after.strftime("%Y-%m-%d") in page.words
     assert "21 days left" in page.words
-    assert "digitalSignature" in page.words
+    assert "digital signature" in page.words
     assert "WARNING" in page.words and "What to do first:" in page.words
 
 
@@ -181,7 +181,7 @@ def test_history_rows_list_the_latest_checks_of_the_readers_shown() -> None:
     assert text.count('class="history-row"') == 3
     assert "Last checks" in page.words and "expired 30 days ago" in page.words
     # Newest first.
-    assert text.index("2026-12-01 12:00 UTC</td>") < text.index("2026-11-29 12:00 UTC</td>")
+    assert text.index("2026-12-01 12:00 (UTC)</td>") < text.index("2026-11-29 12:00 (UTC)</td>")
     # A report of reader 1 alone lists only reader 1's checks.
     one = render_html(CheckReport(NOW, report.service, (report.readers[1],)), entries)
     assert one.count('class="history-row"') == 1
@@ -382,7 +382,7 @@ def test_the_text_form_holds_the_items_notes_and_history(
         for item in reader.items:
             assert item.summary in text
     assert _(note) in text
-    assert _("Last checks") in text and "2026-12-01 11:00 UTC" in text
+    assert _("Last checks") in text and "2026-12-01 11:00 (UTC)" in text
 
 
 def test_a_demo_report_leaves_the_real_data_alone(capsys: pytest.CaptureFixture[str]) -> None:

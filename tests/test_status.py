@@ -87,22 +87,26 @@ def test_running_daemon_shows_icon_one_line_per_reader_and_last_checks(
     code, out = status(capsys)
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == f"Cardwatch is running (pid {os.getpid()}); state of 2026-12-01 12:00:00 UTC"
+    assert (
+        lines[0] == f"Cardwatch is running (pid {os.getpid()}); state of 2026-12-01 12:00:00 (UTC)"
+    )
     assert lines[1] == "Icon: green ✓, all fine"
     assert lines[2] == "OK: Every card checked is fine. Nothing to do."
     assert lines[3] == f"  {READER_0}: MOICA card TP0317… — OK, valid 412 days"
     assert lines[4].startswith(f"  {READER_1}: PIV card ")
     assert lines[5] == "Last checks:"
-    assert lines[6].startswith(f"  2026-12-01 12:00:01 UTC  {READER_1}  ")  # newest first
-    assert lines[7] == f"  2026-12-01 12:00:00 UTC  {READER_0}  TP03170000012345  OK, 412 days left"
+    assert lines[6].startswith(f"  2026-12-01 12:00:01 (UTC)  {READER_1}  ")  # newest first
+    assert (
+        lines[7] == f"  2026-12-01 12:00:00 (UTC)  {READER_0}  TP03170000012345  OK, 412 days left"
+    )
 
 
 @pytest.mark.parametrize(
     ("scenario", "code", "icon", "last"),
     [
-        ("expiring", 1, "amber !, warning", "warning (expires_urgent), 21 days left"),
-        ("expired", 2, "red ✕, error", "critical (expired), expired 30 days ago"),
-        ("pin-locked", 2, "red ✕, error", "critical (pin_locked), 800 days left"),
+        ("expiring", 1, "amber !, warning", "warning (certificate expires soon), 21 days left"),
+        ("expired", 2, "red ✕, error", "critical (certificate expired), expired 30 days ago"),
+        ("pin-locked", 2, "red ✕, error", "critical (PIN locked), 800 days left"),
         ("unknown-card", 3, "grey ○, no reader or no card", "unknown"),
     ],
 )
@@ -137,7 +141,7 @@ def test_stopped_daemon_shows_its_last_state_and_exits_unknown(
     code, out = status(capsys)
     assert code == 3
     lines = out.splitlines()
-    assert lines[0] == "Cardwatch is not running; its last state, of 2026-12-01 12:00:00 UTC"
+    assert lines[0] == "Cardwatch is not running; its last state, of 2026-12-01 12:00:00 (UTC)"
     assert lines[-1] == "Start it with 'cardwatch run'."
 
 

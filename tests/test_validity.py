@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import subprocess
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
-from tray.card.certinfo import days_left
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tray.card.certinfo import days_left, describe
 from tray.check.validity import Thresholds, expiry
-from tray.model import CertInfo, Status
+from tray.demo import certs
+from tray.model import CardCertificate, CertInfo, Status
 
 UTC = timezone.utc
 
@@ -68,3 +74,48 @@ def test_the_earliest_expiring_certificate_decides() -> None:
     soon = cert(datetime(2026, 1, 20, tzinfo=UTC), now)
     late = cert(datetime(2030, 1, 1, tzinfo=UTC), now)
     assert expiry([late, soon], now, Thresholds(), None).code == "expires_urgent"
+
+
+@pytest.mark.parametrize(
+    "serial",
+    [0x73AF9C1D2E3F40516273849AB5C6D7E8F9012, 0x1, 0xFFF, 0xABCDEF, 0x7F00000000000000000001],
+)
+def test_serials_keep_their_leading_zeros_like_openssl(serial: int, tmp_path: Path) -> None:
+    """Whole bytes, as OpenSSL and Windows show a serial: 073AF9…, not 73AF9…."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    ca, key = certs.make_ca(
+        certs.dn(("CN", "CA")), now - timedelta(days=9), now + timedelta(days=99)
+    )
+    made = certs.make_cert(
+        certs.dn(("CN", "X")),
+        ca,
+        key,
+        now - timedelta(days=1),
+        now + timedelta(days=9),
+        serial=serial,
+    )
+    der = made.public_bytes(Encoding.DER)
+    info = describe(CardCertificate(der, "label", "slot"), now)
+    assert len(info.serial) % 2 == 0 and int(info.serial, 16) == serial
+    (tmp_path / "c.der").write_bytes(der)
+    shown = subprocess.run(
+        ["openssl", "x509", "-inform", "DER", "-in", str(tmp_path / "c.der"), "-noout", "-serial"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert shown == f"serial={info.serial}"
+
+
+def test_a_certificate_with_an_invalid_version_is_card_data_error() -> None:
+    """Found by the resilience fuzz: cryptography's InvalidVersion is not a ValueError."""
+    from tray.errors import CardDataError
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    ca, _key = certs.make_ca(
+        certs.dn(("CN", "CA")), now - timedelta(days=9), now + timedelta(days=99)
+    )
+    der = bytearray(ca.public_bytes(Encoding.DER))
+    der[12] = 1  # the version INTEGER: v2 (1) is no version cryptography accepts for a v3 body
+    with pytest.raises(CardDataError):
+        describe(CardCertificate(bytes(der), "x", "x"), now)

@@ -60,6 +60,8 @@ class RunOptions:
     notify: NotifySettings = field(default_factory=NotifySettings)
     #: the tray backend asked for ([ui] tray_backend; "" = chosen for the desktop)
     tray_backend: str = ""
+    #: also told every new state (``cardwatch run`` in a terminal says what it watches)
+    on_state: Callable[[DaemonState], None] | None = None
 
     def check_options(self, network: NetworkChecks | None) -> CheckOptions:
         """The options of each check the daemon runs."""
@@ -416,6 +418,8 @@ def _run_blocked(
     clock = SystemClock()
     runtime = build_runtime(options, clock, middleware, network)
     daemon = runtime.daemon
+    if options.on_state is not None:
+        daemon.on_state(options.on_state)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -10,25 +10,96 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from . import __version__
 from .card.backend import Backend
 from .check.assess import assess
 from .check.run import CheckOptions, Middleware, run_check
 from .clock import SystemClock
-from .config import Config, Loaded, config_path, read_config, render_json, render_toml
-from .i18n import _, set_language
+from .config import (
+    CONFIG_ENV,
+    LANGUAGES,
+    Config,
+    ConfigProblem,
+    Loaded,
+    config_path,
+    read_config,
+    render_json,
+    render_toml,
+)
+from .i18n import _, ngettext, normalise, set_language
 from .model import CheckReport, Health
 from .net import NetworkChecks, live
-from .present.check_json import dumps
+from .present.argparse_words import HelpFormatter
+from .present.argparse_words import install as install_argparse_words
+from .present.check_json import dumps, error_dumps
 from .present.check_text import render
+from .present.terminal import tolerant, write_json, write_text
 
 if TYPE_CHECKING:
     from .card.transcript import RecordingBackend
+    from .daemon.state import DaemonState
     from .model import HistoryEntry
 
 log = logging.getLogger("cardwatch")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 3 (UNKNOWN, as an unknown demo does), never 2.
+
+    2 means CRITICAL in the monitoring convention the exit codes follow; a mistyped option
+    says nothing about the cards. The usage printed is the (sub)command's own.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(
+            int(Health.UNKNOWN),
+            _("{prog}: error: {message}\n").format(prog=self.prog, message=message),
+        )
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            write_text(cast("TextIO", file or sys.stderr), message)
+
+
+def _global_options(parser: argparse.ArgumentParser, *, after: bool) -> None:
+    """--lang, --config and -v: before the command, and again after it (``check -vv``)."""
+    keep: dict[str, Any] = {"default": argparse.SUPPRESS} if after else {}
+    parser.add_argument(
+        "--lang",
+        metavar="LANG",
+        help=_("language of the output: en or zh_TW (default: from the locale)"),
+        **keep,
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help=_(
+            "read the settings from PATH instead of config.toml in the user config directory "
+            "(also: the CARDWATCH_CONFIG environment variable)"
+        ),
+        **keep,
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        # after the command, its own count, added to the one before it
+        dest="verbose_after" if after else "verbose",
+        default=0,
+        help=_("log more; -vvv also logs every APDU"),
+    )
+
+
+def _subparser(
+    sub: argparse._SubParsersAction[Any], name: str, **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A (sub)command that also takes the global options after its name."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, formatter_class=HelpFormatter, **kwargs)
+    _global_options(parser, after=True)
+    return parser
 
 
 def _pkcs11_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,32 +147,25 @@ def _network_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    install_argparse_words()
+    parser = _Parser(
         prog="cardwatch",
+        formatter_class=HelpFormatter,
         description=_(
             "Smart-card health: a read-only check of PC/SC service, reader, card, "
             "certificates and PIN lock risk."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"cardwatch {__version__}")
     parser.add_argument(
-        "--lang",
-        metavar="LANG",
-        help=_("language of the output: en or zh_TW (default: from the locale)"),
+        "--version",
+        action="version",
+        version=f"cardwatch {__version__}",
+        help=_("show program's version number and exit"),
     )
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help=_(
-            "read the settings from PATH instead of config.toml in the user config directory "
-            "(also: the CARDWATCH_CONFIG environment variable)"
-        ),
-    )
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help=_("log more; -vvv also logs every APDU")
-    )
+    _global_options(parser, after=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    check = sub.add_parser(
+    check = _subparser(
+        sub,
         "check",
         help=_("check every reader and card once"),
         description=_(
@@ -132,7 +196,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     _pkcs11_arguments(check)
     _network_arguments(check)
-    run = sub.add_parser(
+    run = _subparser(
+        sub,
         "run",
         help=_("watch every reader from the system tray"),
         description=_(
@@ -155,7 +220,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     _pkcs11_arguments(run)
     _network_arguments(run)
-    status = sub.add_parser(
+    status = _subparser(
+        sub,
         "status",
         help=_("show the tray daemon's current state and its last checks"),
         description=_(
@@ -169,7 +235,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help=_("show the state of the last 'cardwatch run --demo' (kept apart from real data)"),
     )
-    report = sub.add_parser(
+    report = _subparser(
+        sub,
         "report",
         help=_("show the report of the last checks (or of a demo scenario)"),
         description=_(
@@ -195,7 +262,8 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     report.add_argument("--reader", metavar="NAME", help=_("only readers whose name contains NAME"))
-    config = sub.add_parser(
+    config = _subparser(
+        sub,
         "config",
         help=_("show where the settings file is, or the settings in effect"),
         description=_(
@@ -205,10 +273,11 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
-    config_sub.add_parser("path", help=_("print the path of the settings file"))
-    show = config_sub.add_parser("show", help=_("print the settings in effect"))
+    _subparser(config_sub, "path", help=_("print the path of the settings file"))
+    show = _subparser(config_sub, "show", help=_("print the settings in effect"))
     show.add_argument("--json", action="store_true", help=_("print them as JSON"))
-    autostart = sub.add_parser(
+    autostart = _subparser(
+        sub,
         "autostart",
         help=_("start Cardwatch at login, or stop doing so"),
         description=_(
@@ -217,15 +286,15 @@ def _parser() -> argparse.ArgumentParser:
             "but stale (it starts a program that is gone), 3 not enabled."
         ),
     )
-    verbs = autostart.add_subparsers(dest="verb", metavar="ACTION", required=True)
-    enable = verbs.add_parser("enable", help=_("start the installed Cardwatch at login"))
+    verbs = autostart.add_subparsers(dest="verb", metavar="ACTION")
+    enable = _subparser(verbs, "enable", help=_("start the installed Cardwatch at login"))
     enable.add_argument(
         "--systemd",
         action="store_true",
         help=_("Linux: a systemd user unit instead of an XDG autostart entry"),
     )
-    verbs.add_parser("disable", help=_("no longer start Cardwatch at login"))
-    autostart_status = verbs.add_parser("status", help=_("say whether Cardwatch starts at login"))
+    _subparser(verbs, "disable", help=_("no longer start Cardwatch at login"))
+    autostart_status = _subparser(verbs, "status", help=_("say whether Cardwatch starts at login"))
     autostart_status.add_argument(
         "--json", action="store_true", help=_("print the stable JSON form")
     )
@@ -264,20 +333,27 @@ def _network(args: argparse.Namespace, clock: SystemClock, config: Config) -> Ne
 def _say_problems(loaded: Loaded) -> None:
     """Each problem of the config file once on stderr (the settings already have defaults)."""
     for problem in loaded.problems:
-        print(problem.message, file=sys.stderr)
+        write_text(sys.stderr, problem.message + "\n")
 
 
-def _unknown_demo(name: str) -> bool:
+def _say_error(message: str, *, as_json: bool = False) -> None:
+    """``message`` on stderr; with --json also as a JSON document on stdout."""
+    write_text(sys.stderr, message + "\n")
+    if as_json:
+        write_json(sys.stdout, error_dumps(message) + "\n")
+
+
+def _unknown_demo(name: str, *, as_json: bool = False) -> bool:
     """Say so on stderr when ``name`` is no demo scenario."""
     from .demo.scenarios import SCENARIOS
 
     if name in SCENARIOS:
         return False
-    print(
+    _say_error(
         _("Unknown demo scenario '{name}'. Choose one of: {names}").format(
             name=name, names=", ".join(SCENARIOS)
         ),
-        file=sys.stderr,
+        as_json=as_json,
     )
     return True
 
@@ -294,7 +370,7 @@ def _check(args: argparse.Namespace, loaded: Loaded) -> int:
     clock = SystemClock()
     middleware: list[Middleware] = []
     if args.demo:
-        if _unknown_demo(args.demo):
+        if _unknown_demo(args.demo, as_json=args.json):
             return int(Health.UNKNOWN)
         from .demo.backend import SimBackend
 
@@ -303,12 +379,12 @@ def _check(args: argparse.Namespace, loaded: Loaded) -> int:
         try:
             from .pcsc.adapter import PcscBackend
         except ImportError as exc:
-            print(
+            _say_error(
                 _(
                     "pyscard is not installed or cannot load the PC/SC library ({error}). "
                     "Reinstall Cardwatch; on Linux also install pcscd."
                 ).format(error=exc),
-                file=sys.stderr,
+                as_json=args.json,
             )
             return int(Health.UNKNOWN)
         backend = PcscBackend()
@@ -328,10 +404,10 @@ def _check(args: argparse.Namespace, loaded: Loaded) -> int:
     if recorder is not None and not _write_transcript(args, recorder, report):
         return int(Health.UNKNOWN)
     if args.json:
-        print(dumps(report))
+        write_json(sys.stdout, dumps(report) + "\n")
     else:
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        sys.stdout.write(render(report, colour=colour))
+        write_text(sys.stdout, render(report, colour=colour))
     return assess(report).exit_code
 
 
@@ -363,6 +439,36 @@ def _write_transcript(
     return True
 
 
+class _Announcer:
+    """Says once in the terminal what ``cardwatch run`` watches (again if the count changes)."""
+
+    def __init__(self, tray: bool) -> None:
+        self.tray = tray
+        self.told: int | None = None
+
+    def __call__(self, state: DaemonState) -> None:
+        count = len(state.readers)
+        if not state.service_up or count == 0 or count == self.told:
+            return
+        self.told = count
+        write_text(sys.stdout, self.line(count) + "\n")
+        sys.stdout.flush()
+
+    def line(self, count: int) -> str:
+        """The sentence for ``count`` readers."""
+        if self.tray:
+            return ngettext(
+                "Cardwatch is watching {n} reader; the icon is in the tray. Ctrl+C stops it.",
+                "Cardwatch is watching {n} readers; the icon is in the tray. Ctrl+C stops it.",
+                count,
+            ).format(n=count)
+        return ngettext(
+            "Cardwatch is watching {n} reader, without a tray icon. Ctrl+C stops it.",
+            "Cardwatch is watching {n} readers, without a tray icon. Ctrl+C stops it.",
+            count,
+        ).format(n=count)
+
+
 def _run(args: argparse.Namespace, loaded: Loaded) -> int:
     from .app import RunOptions, run
 
@@ -378,6 +484,7 @@ def _run(args: argparse.Namespace, loaded: Loaded) -> int:
         clock_thresholds=config.clock.thresholds(),
         notify=config.notifications,
         tray_backend=config.ui.tray_backend,
+        on_state=_Announcer(not args.no_tray) if sys.stdout.isatty() else None,
     )
     from .store.instance import AlreadyRunning, InstanceError, acquire
 
@@ -415,7 +522,10 @@ def _status(args: argparse.Namespace) -> int:
     from .store.history import history_path, state_path
 
     data = status.read(state_path(), history_path())
-    sys.stdout.write(status.render_json(data) if args.json else status.render_text(data))
+    if args.json:
+        write_json(sys.stdout, status.render_json(data))
+    else:
+        write_text(sys.stdout, status.render_text(data))
     return status.exit_code(data)
 
 
@@ -440,7 +550,7 @@ def _saved_report(reader: str | None) -> tuple[CheckReport, Sequence[HistoryEntr
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             print(
                 _("The latest reports in {path} are unusable ({cause}).").format(
-                    path=history_path(), cause=repr(exc)
+                    path=history_path(), cause=exc
                 ),
                 file=sys.stderr,
             )
@@ -505,7 +615,7 @@ def _report(args: argparse.Namespace, config: Config) -> int:
         report, history, name = saved
     if not (args.html or args.open):
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        sys.stdout.write(render_report_text(report, history, colour=colour))
+        write_text(sys.stdout, render_report_text(report, history, colour=colour))
         return assess(report).exit_code
     try:
         path = write_html(report, report_dir() / name, history)
@@ -529,9 +639,12 @@ def _config(args: argparse.Namespace, loaded: Loaded) -> int:
         return 0
     if args.config_command == "show":
         _say_problems(loaded)
-        sys.stdout.write(render_json(loaded) if args.json else render_toml(loaded))
+        if args.json:
+            write_json(sys.stdout, render_json(loaded))
+        else:
+            write_text(sys.stdout, render_toml(loaded))
         return 1 if loaded.problems else 0
-    _parser().parse_args(["config", "--help"])
+    _group_help("config")
     return int(Health.UNKNOWN)
 
 
@@ -539,12 +652,15 @@ def _autostart(args: argparse.Namespace) -> int:
     from . import autostart
     from .store.files import StorageError
 
+    if args.verb is None:
+        _group_help("autostart")
+        return int(Health.UNKNOWN)
     entries = autostart.default()
     try:
         if args.verb == "enable":
             if args.systemd and "systemd" not in entries.kinds():
                 print(_("--systemd is for Linux only."), file=sys.stderr)
-                return 2
+                return int(Health.UNKNOWN)
             found = entries.enable(autostart.current_command(), "systemd" if args.systemd else None)
         elif args.verb == "disable":
             found = entries.disable()
@@ -557,7 +673,10 @@ def _autostart(args: argparse.Namespace) -> int:
         )
         return 3
     if args.verb == "status" and args.json:
-        print(json.dumps(autostart.status_dict(found), ensure_ascii=False, indent=2))
+        write_json(
+            sys.stdout,
+            json.dumps(autostart.status_dict(found), ensure_ascii=False, indent=2) + "\n",
+        )
     else:
         print(found.reason)
         if found.command:
@@ -572,23 +691,86 @@ def gui_main() -> int:
     return main(["run"])
 
 
+def _command_parser(parser: argparse.ArgumentParser, *names: str | None) -> argparse.ArgumentParser:
+    """The parser of the (sub)command ``names`` (as far as they are given)."""
+    for name in names:
+        if name is None:
+            break
+        group = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = cast("argparse.ArgumentParser", group.choices[name])
+    return parser
+
+
+def _group_help(*names: str) -> None:
+    """Print the help of the (sub)command group ``names`` on stdout."""
+    _command_parser(_parser(), *names).print_help()
+
+
+def _language(requested: str | None) -> str | int | None:
+    """The --lang asked for, or the exit code after refusing one Cardwatch does not speak."""
+    if requested is None:
+        return None
+    lang = normalise(requested)
+    if lang == "en" or lang.startswith("en_") or lang in LANGUAGES:
+        return lang
+    write_text(
+        sys.stderr,
+        _("Unknown language '{lang}'. Choose one of: {names}").format(
+            lang=requested, names=", ".join(LANGUAGES)
+        )
+        + "\n",
+    )
+    return int(Health.UNKNOWN)
+
+
+def _missing_named_file(loaded: Loaded, named: str | None) -> Loaded:
+    """A config file named explicitly (--config, $CARDWATCH_CONFIG) that is missing is a problem."""
+    if not named or loaded.source is None or loaded.source.exists() or loaded.problems:
+        return loaded
+    problem = ConfigProblem(
+        "",
+        None,
+        _("{path}: no such file; the default settings are used").format(path=loaded.source),
+    )
+    return replace(loaded, problems=(problem,))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cardwatch`` command."""
+    # Output is never lost to a terminal's encoding (see present/terminal.py).
+    tolerant(sys.stdout)
+    tolerant(sys.stderr)
     # The language must be set before the parser is built, so that --help is translated too.
     # So must the config file be read: its [ui] language applies unless --lang is given.
-    early = argparse.ArgumentParser(add_help=False)
+    # Both options are found before or after the command.
+    early = argparse.ArgumentParser(add_help=False, exit_on_error=False)
     early.add_argument("--lang")
     early.add_argument("--config")
     early.add_argument("--version", action="store_true")
-    known, _rest = early.parse_known_args(argv)
+    try:
+        known, _rest = early.parse_known_args(argv)
+    except (argparse.ArgumentError, SystemExit):  # the real parser below says what is wrong
+        known = argparse.Namespace(lang=None, config=None, version=False)
     if known.version:  # never reads the config: a broken one must not hide the version
         print(f"cardwatch {__version__}")
         return 0
+    lang = _language(known.lang)
+    if isinstance(lang, int):
+        set_language(None)
+        return lang
     path = config_path(known.config)
-    set_language(known.lang or read_config(path).config.ui.language or None)
+    set_language(lang or read_config(path).config.ui.language or None)
     loaded = read_config(path)  # again, so that its problems are in the chosen language
-    args = _parser().parse_args(argv)
-    level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(args.verbose, 5)
+    loaded = _missing_named_file(loaded, known.config or os.environ.get(CONFIG_ENV))
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # refused with the usage of the command they were given to
+        names = (args.command, getattr(args, "config_command", None) or getattr(args, "verb", None))
+        _command_parser(parser, *names).error(
+            _("unrecognized arguments: {args}").format(args=" ".join(extra))
+        )
+    verbose = args.verbose + getattr(args, "verbose_after", 0)
+    level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}.get(verbose, 5)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
         _parser().print_help()
@@ -629,9 +811,9 @@ def _command(args: argparse.Namespace, loaded: Loaded) -> int:
         return int(Health.UNKNOWN)
     except Exception as exc:  # the one place where any error becomes words
         log.debug("unexpected error", exc_info=True)
-        print(
+        _say_error(
             _("Cardwatch could not finish: {error}. Run with -vv for details.").format(error=exc),
-            file=sys.stderr,
+            as_json=args.command == "check" and args.json,
         )
         return int(Health.UNKNOWN)
     return int(Health.UNKNOWN)

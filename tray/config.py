@@ -351,6 +351,8 @@ def _show(value: Any) -> str:
     """A value as TOML would spell it, for messages."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a whole-number setting (repeat_hours = 24), never "24.0"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
@@ -529,6 +531,12 @@ def load_config(data: str | bytes, source: Path) -> Loaded:
         if line is None and "end of document" in str(exc):
             line = max(1, len(text.splitlines()))
         detail = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+        # tomllib names a table as a Python tuple ("Cannot declare ('check',) twice")
+        detail = re.sub(
+            r"\(((?:'[^']*',?\s*)+)\)",
+            lambda m: "[" + ".".join(re.findall(r"'([^']*)'", m.group(1))) + "]",
+            detail,
+        )
         return _whole_file(
             source, _("not valid TOML ({detail})").format(detail=detail or str(exc)), line
         )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, tzinfo
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from ..errors import CardDataError
+from ..i18n import _
 from ..model import CardCertificate, CertInfo
+from .roles import role_label
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +31,9 @@ def load(der: bytes) -> x509.Certificate:
     """Parse DER, turning every parser complaint into :class:`CardDataError`."""
     try:
         return x509.load_der_x509_certificate(der)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, x509.InvalidVersion) as exc:
         log.debug("certificate parse error: %s", exc)
-        raise CardDataError("not a valid X.509 certificate (DER)") from None
+        raise CardDataError(_("not a valid X.509 certificate (DER)")) from None
 
 
 def _common_name(name: x509.Name) -> str:
@@ -64,40 +66,49 @@ def _is_ca(cert: x509.Certificate, declared: bool) -> bool:
         return declared
 
 
-def days_left(not_after: datetime, now: datetime) -> int:
-    """Calendar days (UTC) from ``now`` to ``not_after``: 0 on the last day, negative after.
+def serial_hex(number: int) -> str:
+    """A serial as OpenSSL and Windows show it: upper-case hex, whole bytes (leading zeros kept)."""
+    digits = format(number, "X")
+    return digits.zfill(len(digits) + len(digits) % 2)
 
-    Counting calendar days keeps "expires on 15 Dec: 21 days left" consistent with the date
-    shown, whatever the hour of the check.
+
+def days_left(not_after: datetime, now: datetime, zone: tzinfo | None = None) -> int:
+    """Calendar days in ``zone`` (default: local) from ``now`` to ``not_after``.
+
+    0 on the last day, negative after. Counting the card holder's calendar days keeps
+    "expires on 15 Dec: 21 days left" consistent with the (local) date shown, whatever the
+    hour of the check.
     """
-    return (not_after.astimezone(timezone.utc).date() - now.astimezone(timezone.utc).date()).days
+    return (not_after.astimezone(zone).date() - now.astimezone(zone).date()).days
 
 
-def describe(card_cert: CardCertificate, now: datetime) -> CertInfo:
-    """Parse one certificate read from a card."""
+def describe(card_cert: CardCertificate, now: datetime, zone: tzinfo | None = None) -> CertInfo:
+    """Parse one certificate read from a card (days left counted in ``zone``, default local)."""
     cert = load(card_cert.der)
     try:
-        return _describe(cert, card_cert, now)
+        return _describe(cert, card_cert, now, zone)
     except CardDataError:
         raise
     except Exception as exc:  # cryptography parses lazily and has many error types
         log.debug("certificate field error: %s", exc)
-        raise CardDataError("certificate fields unreadable") from None
+        raise CardDataError(_("certificate fields unreadable")) from None
 
 
-def _describe(cert: x509.Certificate, card_cert: CardCertificate, now: datetime) -> CertInfo:
+def _describe(
+    cert: x509.Certificate, card_cert: CardCertificate, now: datetime, zone: tzinfo | None
+) -> CertInfo:
     not_before = cert.not_valid_before_utc
     not_after = cert.not_valid_after_utc
     return CertInfo(
-        label=card_cert.label,
+        label=role_label(card_cert.label),
         slot=card_cert.slot,
         subject=_name(cert.subject),
         common_name=_common_name(cert.subject),
         issuer=_name(cert.issuer),
-        serial=format(cert.serial_number, "X"),
+        serial=serial_hex(cert.serial_number),
         not_before=not_before,
         not_after=not_after,
-        days_left=days_left(not_after, now),
+        days_left=days_left(not_after, now, zone),
         key_usage=_key_usage(cert),
         is_ca=_is_ca(cert, card_cert.authority),
         sha256=cert.fingerprint(hashes.SHA256()).hex(),

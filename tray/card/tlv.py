@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import CardDataError
+from ..i18n import _
 
 MAX_DEPTH = 16
 
@@ -79,7 +80,11 @@ def parse_one(data: bytes, pos: int = 0) -> tuple[Tlv, int]:
     length, pos = _read_length(data, pos)
     end = pos + length
     if end > len(data):
-        raise CardDataError(f"TLV {tag:X} claims {length} bytes, only {len(data) - pos} present")
+        raise CardDataError(
+            _("TLV {tag} claims {length} bytes, only {present} present").format(
+                tag=f"{tag:X}", length=length, present=len(data) - pos
+            )
+        )
     return Tlv(tag, bytes(data[pos:end])), end
 
 

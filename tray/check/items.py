@@ -9,7 +9,8 @@ from ..card.apdu import describe_sw
 from ..card.atr import AtrMatch
 from ..card.certinfo import days_left, describe
 from ..card.profiles.common import is_card_error
-from ..clock import Clock
+from ..card.roles import role_label
+from ..clock import Clock, local_time
 from ..errors import CardDataError
 from ..i18n import _, join_clauses, join_list, labelled, ngettext, sentences
 from ..model import (
@@ -127,7 +128,7 @@ def reading_items(
             try:
                 certs.append(describe(card_cert, now))
             except CardDataError as exc:
-                errors.append(f"{card_cert.label or card_cert.slot}: {exc.what}")
+                errors.append(f"{role_label(card_cert.label) or card_cert.slot}: {exc.what}")
     skipped = [e for r in readings for e in r.skipped_entries]
     items.append(_certificates_item(readings, certs, errors, skipped))
     items.append(_pin_item([p for r in readings for p in r.pins], readings[0].issuer_service))
@@ -274,7 +275,7 @@ def _pin_item(pins: list[PinStatus], issuer_service: str | None) -> CheckItem:
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return local_time(moment)
 
 
 def _reason_text(reason: str) -> str:
@@ -370,7 +371,7 @@ def revocation_item(certs: list[CertInfo], issuer_service: str | None) -> CheckI
         summary = _("Revocation status of '{label}' unknown: {why}").format(
             label=first.label or first.slot, why=_unknown_cause_text(status.cause)
         )
-        if status.detail:
+        if status.detail and status.cause != "no_responder":  # it only restates the cause
             summary += f" ({detail(status.detail, 100)})"
         if status.checked_at:
             last = _("last confirmed not revoked at {when}").format(when=_when(status.checked_at))

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from ..clock import local_time
 from ..i18n import _, ngettext
 from ..model import (
     Cause,
@@ -350,7 +351,7 @@ def clock_item(
             _(
                 "This computer's clock is earlier than the start of certificate '{label}' "
                 "({date}): the clock is probably behind"
-            ).format(label=first.label, date=first.not_before.strftime("%Y-%m-%d %H:%M UTC")),
+            ).format(label=first.label, date=local_time(first.not_before)),
             _set_clock_advice(),
             Cause.CLOCK,
             Code.CLOCK_BEFORE_CERTIFICATE,

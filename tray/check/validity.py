@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from .. import RELEASE_DATE
+from ..clock import local_date, local_time
 from ..i18n import _, ngettext, sentences
 from ..model import Cause, CertInfo, CheckItem, Code, ItemId, Status
 from .advice import renew, renew_expired
@@ -28,7 +29,7 @@ def release_date() -> datetime:
 
 
 def _date(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d")
+    return local_date(moment)
 
 
 def valid_from(certs: list[CertInfo], now: datetime, limits: Thresholds) -> CheckItem:
@@ -87,7 +88,7 @@ def valid_from(certs: list[CertInfo], now: datetime, limits: Thresholds) -> Chec
             _("Certificate '{label}' becomes valid in {hours} h ({date})").format(
                 label=first.label,
                 hours=max(1, round(wait.total_seconds() / 3600)),
-                date=first.not_before.strftime("%Y-%m-%d %H:%M UTC"),
+                date=local_time(first.not_before),
             ),
             _(
                 "This is almost always a computer clock running slow; a card issued today can also "
@@ -154,7 +155,7 @@ def judged_by_true_time(by_clock: CheckItem, by_truth: CheckItem, true_now: date
     """
     if (by_clock.status, by_clock.code) == (by_truth.status, by_truth.code):
         return by_clock
-    when = true_now.strftime("%Y-%m-%d %H:%M UTC")
+    when = local_time(true_now)
     fix = _(
         "This computer's clock is wrong: set the date and time correctly (turn on automatic "
         "time), then check again."

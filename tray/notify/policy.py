@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from ..clock import local_date
 from ..daemon.diagnosis import Culprit, Verdict
 from ..daemon.diagnosis import advice as diagnosis_advice
 from ..daemon.diagnosis import summary as diagnosis_summary
@@ -225,7 +226,7 @@ def _expiry_findings(report: ReaderReport, settings: NotifySettings) -> list[Fin
         if cert.is_ca:
             continue
         topic = f"expiry:{cert.sha256}"
-        date = cert.not_after.date().isoformat()
+        date = local_date(cert.not_after)
         if cert.days_left < 0:
             detail = _("Certificate '{label}' expired on {date}.").format(
                 label=cert.label, date=date

@@ -217,3 +217,16 @@ def reading_summary(report: ReaderReport) -> dict[str, Any]:
         "certificates": sorted([c.slot, c.days_left, c.is_ca] for c in report.certificates),
         "pins": [[p.state.value, p.tries_left] for p in report.pins],
     }
+
+
+def error_dumps(message: str) -> str:
+    """A check that could not run, in the same schema: status unknown, exit code 3, why."""
+    document = {
+        "schema": SCHEMA,
+        "version": __version__,
+        "status": "unknown",
+        "exit_code": 3,
+        "error": message,
+        "readers": [],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)

@@ -12,6 +12,7 @@ import unicodedata
 
 from .. import __version__
 from ..check.assess import assess
+from ..clock import local_date, local_time
 from ..i18n import _, labelled
 from ..model import (
     CertInfo,
@@ -98,8 +99,8 @@ def _cert_lines(cert: CertInfo) -> list[str]:
         "       "
         + _("serial {serial} · valid {start} → {end} ({left})").format(
             serial=terminal(cert.serial),
-            start=cert.not_before.strftime("%Y-%m-%d"),
-            end=cert.not_after.strftime("%Y-%m-%d"),
+            start=local_date(cert.not_before),
+            end=local_date(cert.not_after),
             left=left,
         ),
     ]
@@ -113,9 +114,9 @@ def revocation_line(status: RevocationStatus | None) -> str:
     """A certificate's revocation status in one line ("" when it was not checked)."""
     if status is None or status.state is RevocationState.NOT_CHECKED:
         return ""
-    when = status.checked_at.strftime("%Y-%m-%d %H:%M UTC") if status.checked_at else ""
+    when = local_time(status.checked_at) if status.checked_at else ""
     if status.state is RevocationState.REVOKED:
-        date = status.revoked_at.strftime("%Y-%m-%d") if status.revoked_at else "?"
+        date = local_date(status.revoked_at) if status.revoked_at else "?"
         return _("REVOKED on {date} (confirmed {when})").format(date=date, when=when)
     if status.state is RevocationState.GOOD:
         return _("not revoked (confirmed {when})").format(when=when)
@@ -129,7 +130,7 @@ def render(report: CheckReport, *, colour: bool = False) -> str:
     paint = _Painter(colour)
     out = [
         _("Cardwatch {version} · card health check · {when}").format(
-            version=__version__, when=report.checked_at.strftime("%Y-%m-%d %H:%M UTC")
+            version=__version__, when=local_time(report.checked_at)
         ),
         "",
     ]

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from ..check import advice
 from ..check.assess import assess
+from ..clock import local_time
 from ..daemon.diagnosis import Culprit, diagnose
 from ..daemon.diagnosis import advice as diagnosis_advice
 from ..daemon.diagnosis import confidence as diagnosis_confidence
@@ -28,6 +29,7 @@ from ..model import (
     ReaderReport,
 )
 from .check_text import status_label
+from .codewords import code_words
 from .words import cert_days_left, days_left, health_label, pin_state
 
 #: codes of items that point at the card's chip or its contacts
@@ -145,7 +147,7 @@ def reader_notes(reader: ReaderReport) -> list[Note]:
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return local_time(moment)
 
 
 def history_rows(
@@ -160,7 +162,7 @@ def history_rows(
         bad = [i for i in entry.items if i.status.rank >= 2]
         if bad:
             worst = max(bad, key=lambda i: i.status.rank)
-            parts.append(f"{int(worst.item)} {status_label(worst.status)} ({worst.code_text})")
+            parts.append(f"{status_label(worst.status)}: {code_words(worst.code, worst.code_text)}")
         days = entry.days_left
         if days is not None:
             parts.append(days_left(days))

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from .. import __version__
-from ..i18n import _, labelled
+from ..card.roles import key_usage_words
+from ..clock import local_date, local_time
+from ..i18n import _, join_list, labelled
 from ..model import CertInfo, CheckItem, CheckReport, Health, HistoryEntry, ReaderReport
 from .check_text import revocation_line, status_label
 from .report_content import (
@@ -157,10 +159,10 @@ def _cert(cert: CertInfo) -> str:
         (serial, cert.serial),
         (
             _("Valid"),
-            f"{cert.not_before.strftime('%Y-%m-%d')} → {cert.not_after.strftime('%Y-%m-%d')}",
+            f"{local_date(cert.not_before)} → {local_date(cert.not_after)}",
         ),
         (_("Days left"), days_left_text(cert)),
-        (_("Key usage"), ", ".join(cert.key_usage) or "-"),
+        (_("Key usage"), join_list(key_usage_words(u) for u in cert.key_usage) or "-"),
     ]
     revocation = revocation_line(cert.revocation)
     if revocation:
@@ -258,7 +260,7 @@ def _diagnosis(report: CheckReport, entries: Sequence[HistoryEntry]) -> str:
 
 def render_html(report: CheckReport, history: Sequence[HistoryEntry] = ()) -> str:
     """The whole report as an HTML document."""
-    when = report.checked_at.strftime("%Y-%m-%d %H:%M UTC")
+    when = local_time(report.checked_at)
     title = _("Cardwatch card health report")
     meta = _("Cardwatch {version} · checked {when}").format(version=__version__, when=when)
     computer = _("This computer")

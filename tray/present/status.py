@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import __version__
 from ..check.assess import Assessment
-from ..clock import Clock
+from ..clock import Clock, local_time
 from ..daemon.diagnosis import Verdict, diagnose
 from ..daemon.diagnosis import summary as diagnosis_summary
 from ..daemon.state import (
@@ -52,6 +52,7 @@ from ..store import instance
 from ..store.files import read_json, set_aside
 from ..store.history import STATE_SCHEMA, Latest, entry_to_dict, load_history
 from .check_json import assessment_to_dict, timestamp
+from .codewords import code_words
 from .safe import terminal_lines
 from .words import days_left, health_label, health_word
 
@@ -295,7 +296,7 @@ def icon_words(icon: IconState) -> str:
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "-"
+    return local_time(moment, seconds=True) if moment is not None else "-"
 
 
 def entry_line(entry: HistoryEntry) -> str:
@@ -303,7 +304,8 @@ def entry_line(entry: HistoryEntry) -> str:
     parts = [health_word(entry.health)]
     bad = [i for i in entry.items if i.status.rank >= 2]
     if bad:
-        parts[0] += f" ({max(bad, key=lambda i: i.status.rank).code_text})"
+        worst = max(bad, key=lambda i: i.status.rank)
+        parts[0] += f" ({code_words(worst.code, worst.code_text)})"
     days = entry.days_left
     if days is not None:
         parts.append(days_left(days))
