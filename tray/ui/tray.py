@@ -27,6 +27,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from importlib.util import find_spec
 from types import ModuleType
@@ -344,14 +345,17 @@ class Tray:
         try:
             icon.wake(display)  # the first wake shows the icon
             # A dock request that reaches a tray host still starting up is dropped: check a
-            # few times after start (one-shot waits, then none) that the icon is embedded.
-            redock = list(DOCK_CHECKS)
+            # few times after start (at fixed moments, then never) that the icon is embedded.
+            # The moments are absolute, so state changes in the first seconds (a card checked
+            # at login) cannot use them up.
+            start = time.monotonic()
+            checks = [start + sum(DOCK_CHECKS[: i + 1]) for i in range(len(DOCK_CHECKS))]
             while True:
                 with self._wake:
-                    woken = self._wake.wait_for(
-                        lambda: self._stopping or self._dirty, redock.pop(0) if redock else None
-                    )
-                    if not woken:
+                    timeout = max(0.0, checks[0] - time.monotonic()) if checks else None
+                    self._wake.wait_for(lambda: self._stopping or self._dirty, timeout)
+                    if checks and time.monotonic() >= checks[0]:
+                        checks.pop(0)
                         self._check_dock = True
                     self._dirty = False
                     stopping = self._stopping
