@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .card.backend import Backend
-from .check.run import CheckOptions, Middleware, run_check
 from .clock import SystemClock
 from .config import Config, Loaded, config_path, read_config, render_json, render_toml
 from .i18n import _, set_language
 from .model import CheckReport, Health
 from .net import NetworkChecks, live
+from .net.deferred import deferred
 from .present.check_json import dumps
 from .present.check_text import render
 
 if TYPE_CHECKING:
+    from .check.run import Middleware
     from .model import HistoryEntry
 
 log = logging.getLogger("cardwatch")
@@ -228,14 +229,19 @@ def _network(args: argparse.Namespace, clock: SystemClock, config: Config) -> Ne
 
         return network(args.demo, clock.now())
     time_url = args.time_url if args.time_url is not None else config.network.time_url
-    from .store.revocation_cache import RevocationCache, default_cache_dir
 
-    return live(
-        clock,
-        ntp_servers=tuple(args.ntp_server) or config.network.ntp_servers,
-        time_url=None if not time_url or time_url.lower() == "none" else time_url,
-        cache=RevocationCache(default_cache_dir(), clock),
-    )
+    def make() -> NetworkChecks:
+        from .store.revocation_cache import RevocationCache, default_cache_dir
+
+        return live(
+            clock,
+            ntp_servers=tuple(args.ntp_server) or config.network.ntp_servers,
+            time_url=None if not time_url or time_url.lower() == "none" else time_url,
+            cache=RevocationCache(default_cache_dir(), clock),
+        )
+
+    # Built on the first check: the probes' code is not loaded by an idle daemon.
+    return deferred(make)
 
 
 def _say_problems(loaded: Loaded) -> None:
@@ -290,6 +296,8 @@ def _check(args: argparse.Namespace, loaded: Loaded) -> int:
             return int(Health.UNKNOWN)
         backend = PcscBackend()
         middleware = _middleware(args, config)
+    from .check.run import CheckOptions, run_check
+
     options = CheckOptions(
         thresholds=config.check.thresholds(),
         clock_thresholds=config.clock.thresholds(),
@@ -422,6 +430,7 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     if args.demo:
         if _unknown_demo(args.demo):
             return int(Health.UNKNOWN)
+        from .check.run import CheckOptions, run_check
         from .demo.backend import SimBackend
         from .demo.scenarios import build, network
 
