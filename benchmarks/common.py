@@ -89,6 +89,8 @@ class Child:
             text=True,
         )
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        #: the ``trace`` messages' marks, ``[stage, key, t]`` each, in arrival order
+        self.marks: list[list[Any]] = []
         self.log_path = log
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -98,7 +100,11 @@ class Child:
         for line in self.proc.stdout:
             line = line.strip()
             if line.startswith("{"):
-                self.messages.put(json.loads(line))
+                message = json.loads(line)
+                if message.get("kind") == "trace":
+                    self.marks.extend(message["marks"])
+                else:
+                    self.messages.put(message)
 
     def expect(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = LOST_AFTER
@@ -176,7 +182,7 @@ DAEMON = (
 )
 
 
-def run_daemon_child() -> None:
+def run_daemon_child(trace: bool = False) -> None:
     """The daemon as ``cardwatch run --no-tray --offline`` runs it, reporting in JSON.
 
     Built by ``tray.app.build_runtime``, the builder ``cardwatch run`` itself uses: the
@@ -188,13 +194,33 @@ def run_daemon_child() -> None:
 
     Messages: ``ready`` (with the notification backend's name); ``seen`` (a reader's card
     inserted: the watcher's event); ``report`` (a check finished, with the card number);
-    ``empty`` (a reader empty again).
+    ``empty`` (a reader empty again). With ``trace``, also ``trace``: the stages
+    :mod:`tray.trace` marked since the last one (``[stage, key, t]`` each), sent when a reader
+    is empty again and at the end, so that the JSON lines cost nothing while a card is
+    checked.
     """
+    from tray import trace as tracing
     from tray.app import RunOptions, build_runtime
     from tray.clock import SystemClock
     from tray.daemon.state import DaemonState, Phase
     from tray.model import ReaderReport
 
+    marks: list[tuple[str, str, float]] = []
+    marks_lock = threading.Lock()
+
+    def record(stage: str, key: str, at: float) -> None:
+        with marks_lock:
+            marks.append((stage, key, at))
+
+    def send_marks() -> None:
+        with marks_lock:
+            batch = marks[:]
+            marks.clear()
+        if batch:
+            say({"kind": "trace", "marks": batch})
+
+    if trace:
+        tracing.set_hook(record)
     runtime = build_runtime(RunOptions(tray=False), SystemClock(), (), None)
     phases: dict[str, Phase] = {}
 
@@ -218,6 +244,8 @@ def run_daemon_child() -> None:
             if reader.phase is Phase.INSERTED:
                 say({"kind": "seen", "reader": reader.reader, "t": now})
             elif reader.phase is Phase.EMPTY and before is not None:
+                if trace:
+                    send_marks()
                 say({"kind": "empty", "reader": reader.reader, "t": now})
 
     runtime.on_report(on_report)
@@ -228,6 +256,8 @@ def run_daemon_child() -> None:
         wait_stdin_closed()
     finally:
         runtime.stop()
+        if trace:
+            send_marks()
 
 
 def run_monitor_child() -> None:

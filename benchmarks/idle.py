@@ -78,11 +78,15 @@ def _measure(seconds: float) -> dict[str, float]:
     }
 
 
-def child_cardwatch(seconds: float, warmup: float, with_tray: bool) -> dict[str, Any]:
+def child_cardwatch(
+    seconds: float, warmup: float, with_tray: bool, after_check: float = 0.0
+) -> dict[str, Any]:
     from tray.app import RunOptions, build_runtime
     from tray.clock import SystemClock
 
     runtime = build_runtime(RunOptions(tray=with_tray), SystemClock(), (), None)
+    checked = threading.Event()
+    runtime.on_report(lambda report, at: checked.set())
     daemon = runtime.daemon
     backend = runtime.notifications.backend.name
     runtime.start()
@@ -116,6 +120,16 @@ def child_cardwatch(seconds: float, warmup: float, with_tray: bool) -> dict[str,
         return result
     time.sleep(warmup)
     result = {"notifications": backend, **_measure(seconds)}
+    if after_check > 0:
+        # The parent inserts a card now; once it is checked, wait, then measure again.
+        print(json.dumps({"kind": "insert-now"}), flush=True)
+        if checked.wait(30):
+            time.sleep(after_check)
+            result.update(
+                after_check_seconds=after_check,
+                after_check_rss_mib=_rss_kib() / 1024,
+                after_check_pss_mib=_pss_kib() / 1024,
+            )
     runtime.stop()
     return result
 
@@ -143,8 +157,37 @@ def child_pyscard(seconds: float, warmup: float) -> dict[str, float]:
     return result
 
 
+def _insert_when_asked(proc: subprocess.Popen[str]) -> None:
+    """Insert a virtual MOICA card into the first reader when the child asks, until it ends."""
+    from datetime import datetime, timezone
+
+    from vpcd_client import VpcdCard, reader_port
+
+    from tray.demo.cards import MoicaGen1Card
+    from tray.demo.scenarios import moica_certs
+
+    assert proc.stdout is not None
+    lines = []
+    card = None
+    for line in proc.stdout:
+        lines.append(line)
+        if '"insert-now"' in line and card is None:
+            certs = moica_certs(datetime.now(timezone.utc), 400)
+            card = VpcdCard(MoicaGen1Card(certs, "TP00000000000001"), reader_port(0))
+            card.insert()
+    proc.wait()
+    if card is not None:
+        card.remove()
+    proc.stdout = None  # read here: _result takes the lines from proc.lines
+    proc.lines = lines  # type: ignore[attr-defined]
+
+
 def _result(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    out, _err = proc.communicate()
+    lines = getattr(proc, "lines", None)
+    if lines is not None:
+        out = "".join(lines)
+    else:
+        out, _err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"idle child failed with status {proc.returncode}")
     result: dict[str, Any] = json.loads(out.splitlines()[-1])
@@ -162,13 +205,22 @@ def main() -> int:
     parser.add_argument(
         "--parallel", action="store_true", help="measure all processes at the same time"
     )
+    parser.add_argument(
+        "--after-check",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="then insert a card, and measure the headless daemon's memory SECONDS after its "
+        "check (the issue asks for 300)",
+    )
     parser.add_argument("--quick", action="store_true", help="5 s each: a smoke run")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     if args.quick and not args.child:
         args.seconds, args.warmup = 5.0, 1.0
     if args.child == "cardwatch":
-        print(json.dumps(child_cardwatch(args.seconds, args.warmup, args.tray)))
+        result = child_cardwatch(args.seconds, args.warmup, args.tray, args.after_check)
+        print(json.dumps(result))
         return 0
     if args.child == "pyscard":
         print(json.dumps(child_pyscard(args.seconds, args.warmup)))
@@ -193,8 +245,9 @@ def main() -> int:
             env = desktop_env(workdir / name, base)
             return dict(env, DBUS_SESSION_BUS_ADDRESS=address)
 
+        after = ["--after-check", str(args.after_check)] if args.after_check > 0 else []
         runs: list[tuple[str, list[str], dict[str, str]]] = [
-            ("cardwatch", [], cardwatch_env("cardwatch", dict(os.environ))),
+            ("cardwatch", after, cardwatch_env("cardwatch", dict(os.environ))),
             ("pyscard", [], dict(os.environ)),
         ]
         if args.tray:
@@ -232,12 +285,19 @@ def main() -> int:
             ]
             proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
             procs.append((label, proc))
+            if "--after-check" in extra:
+                _insert_when_asked(proc)
             if not args.parallel:
                 rows.append((label, _result(proc)))
         if args.parallel:
             rows = [(label, _result(proc)) for label, proc in procs]
     if args.json:
-        figures = {"seconds": args.seconds, "parallel": args.parallel, "rows": dict(rows)}
+        figures = {
+            "seconds": args.seconds,
+            "parallel": args.parallel,
+            "after_check_seconds": args.after_check,
+            "rows": dict(rows),
+        }
         print(json.dumps({**figures, "daemon": DAEMON}))
         return 0
     print()
@@ -252,6 +312,12 @@ def main() -> int:
             f"{row['cpu_ms_per_min']:.1f} | {row['rss_mib']:.1f} | {row['pss_mib']:.1f} | "
             f"{row['threads']:.0f} |"
         )
+    for name, row in rows:
+        if "after_check_rss_mib" in row:
+            print(
+                f"\n{name}, {row['after_check_seconds']:.0f} s after a check: RSS "
+                f"{row['after_check_rss_mib']:.1f} MiB, PSS {row['after_check_pss_mib']:.1f} MiB"
+            )
     print("\ngoal: cardwatch at most 2 wake-ups per minute and at most 30 MiB RSS when idle")
     return 0
 

@@ -30,7 +30,7 @@ OWNERS = {
 }
 
 #: the shared vocabulary: everything may import these, and they import only each other
-FOUNDATION = {"tray", "tray.i18n", "tray.clock", "tray.errors", "tray.model"}
+FOUNDATION = {"tray", "tray.i18n", "tray.clock", "tray.errors", "tray.model", "tray.trace"}
 #: the entry points: they wire everything, and nothing imports them
 ENTRY = {"tray.app", "tray.cli", "tray.config", "tray.__main__"}
 #: on top of the daemon: durable files, notifications and every rendering of results

@@ -82,11 +82,26 @@ def test_card_pulled_before_it_settles_is_not_checked() -> None:
     daemon, recorder = make(settle=0.5)
     daemon.start()
     try:
-        insert(daemon)
+        daemon.submit(ServiceUp())
+        daemon.submit(ReaderAdded(READER_0))
+        # No ATR yet (mute): the daemon waits for the card to settle before checking.
+        daemon.submit(CardInserted(READER_0, CardState.MUTE))
         daemon.submit(CardRemoved(READER_0))
         recorder.wait("empty", empty(READER_0))
         # A later insertion is checked: its settle timer fired, the first one's did not count.
-        daemon.submit(CardInserted(READER_0, CardState.PRESENT, b"\x3b"))
+        daemon.submit(CardInserted(READER_0, CardState.MUTE))
+        recorder.wait("checked", checked(READER_0))
+    finally:
+        daemon.stop()
+    assert daemon.checks_started == 1
+
+
+def test_powered_card_with_an_atr_is_checked_without_waiting_to_settle() -> None:
+    # A settle delay far longer than the wait: only a check started at once can finish.
+    daemon, recorder = make(settle=3600.0)
+    daemon.start()
+    try:
+        insert(daemon)
         recorder.wait("checked", checked(READER_0))
     finally:
         daemon.stop()

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from . import autostart
 from .autostart import Autostart, current_command
-from .check.run import CheckOptions, Middleware, check_one
 from .check.skew import SkewThresholds
 from .check.validity import Thresholds
 from .clock import Clock, SystemClock
@@ -38,7 +37,12 @@ from .store.notifylog import FILE as NOTIFY_LOG_FILE
 from .store.notifylog import LogFile, log_path
 
 if TYPE_CHECKING:
+    from .check.run import CheckOptions, Middleware
     from .ui.choose import TrayIcon as _Tray
+
+# The idle daemon does not import the check, and with it cryptography, the certificate
+# parsing and the network clients: the checker imports it on the first card. That keeps
+# the idle daemon small (benchmarks/idle.py; tests/test_idle_imports.py).
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,8 @@ class RunOptions:
 
     def check_options(self, network: NetworkChecks | None) -> CheckOptions:
         """The options of each check the daemon runs."""
+        from .check.run import CheckOptions
+
         return CheckOptions(
             thresholds=self.thresholds, clock_thresholds=self.clock_thresholds, network=network
         )
@@ -81,15 +87,28 @@ def pcsc_parts(
     options: CheckOptions | None = None,
 ) -> tuple[EventSource, Checker]:
     """The real PC/SC watcher, and a checker that opens its own context for every check."""
+
+    def checks() -> CheckOptions:
+        from .check.run import CheckOptions
+
+        return replace(options or CheckOptions(), network=network)
+
+    return _pcsc_parts(clock, middleware, checks)
+
+
+def _pcsc_parts(
+    clock: Clock, middleware: Sequence[Middleware], checks: Callable[[], CheckOptions]
+) -> tuple[EventSource, Checker]:
+    """:func:`pcsc_parts` with the check options made when a card is checked, not before."""
     from .pcsc.adapter import PcscBackend
     from .pcsc.watch import PcscWatcher
 
-    checks = replace(options or CheckOptions(), network=network)
-
     def check(reader: str) -> CheckReport:
+        from .check.run import check_one
+
         backend = PcscBackend()
         try:
-            return check_one(backend, reader, clock, checks, middleware)
+            return check_one(backend, reader, clock, checks(), middleware)
         finally:
             backend.close()
 
@@ -103,6 +122,7 @@ def demo_parts(
     options: CheckOptions | None = None,
 ) -> tuple[EventSource, Checker]:
     """Simulated readers and cards of a demo scenario (and its simulated network answers)."""
+    from .check.run import CheckOptions, check_one
     from .demo.backend import SimBackend
     from .demo.scenarios import build
     from .demo.scenarios import network as simulated
@@ -149,7 +169,7 @@ def build_daemon(
         if options.demo:
             source, checker = demo_parts(options.demo, clock, net, options.check_options(net))
         else:
-            source, checker = pcsc_parts(clock, middleware, net, options.check_options(net))
+            source, checker = _pcsc_parts(clock, middleware, lambda: options.check_options(net))
     return Daemon(source, checker, clock, DaemonOptions())
 
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 from . import __version__
 from .card.backend import Backend
 from .check.assess import assess
-from .check.run import CheckOptions, Middleware, run_check
 from .clock import SystemClock
 from .config import (
     CONFIG_ENV,
@@ -31,6 +30,7 @@ from .config import (
 from .i18n import _, ngettext, normalise, set_language
 from .model import CheckReport, Health
 from .net import NetworkChecks, live
+from .net.deferred import deferred
 from .present.argparse_words import HelpFormatter
 from .present.argparse_words import install as install_argparse_words
 from .present.check_json import dumps, error_dumps
@@ -39,6 +39,7 @@ from .present.terminal import tolerant, write_json, write_text
 
 if TYPE_CHECKING:
     from .card.transcript import RecordingBackend
+    from .check.run import Middleware
     from .daemon.state import DaemonState
     from .model import HistoryEntry
 
@@ -320,14 +321,19 @@ def _network(args: argparse.Namespace, clock: SystemClock, config: Config) -> Ne
 
         return network(args.demo, clock.now())
     time_url = args.time_url if args.time_url is not None else config.network.time_url
-    from .store.revocation_cache import RevocationCache, default_cache_dir
 
-    return live(
-        clock,
-        ntp_servers=tuple(args.ntp_server) or config.network.ntp_servers,
-        time_url=None if not time_url or time_url.lower() == "none" else time_url,
-        cache=RevocationCache(default_cache_dir(), clock),
-    )
+    def make() -> NetworkChecks:
+        from .store.revocation_cache import RevocationCache, default_cache_dir
+
+        return live(
+            clock,
+            ntp_servers=tuple(args.ntp_server) or config.network.ntp_servers,
+            time_url=None if not time_url or time_url.lower() == "none" else time_url,
+            cache=RevocationCache(default_cache_dir(), clock),
+        )
+
+    # Built on the first check: the probes' code is not loaded by an idle daemon.
+    return deferred(make)
 
 
 def _say_problems(loaded: Loaded) -> None:
@@ -389,6 +395,8 @@ def _check(args: argparse.Namespace, loaded: Loaded) -> int:
             return int(Health.UNKNOWN)
         backend = PcscBackend()
         middleware = _middleware(args, config)
+    from .check.run import CheckOptions, run_check
+
     options = CheckOptions(
         thresholds=config.check.thresholds(),
         clock_thresholds=config.clock.thresholds(),
@@ -596,6 +604,7 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     if args.demo:  # a scenario, checked now (a bare --demo reads the demo daemon's state)
         if _unknown_demo(args.demo):
             return int(Health.UNKNOWN)
+        from .check.run import CheckOptions, run_check
         from .demo.backend import SimBackend
         from .demo.scenarios import build, network
 

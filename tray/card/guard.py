@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
+from .. import trace
 from ..errors import ForbiddenApdu, ProtocolLoop
 from .apdu import (
     INS_GET_DATA,
@@ -136,7 +137,9 @@ class Channel:
         if reason is not None:
             raise ForbiddenApdu(apdu, reason)
         log.log(TRAFFIC, "> %s", apdu.hex(" ").upper())
+        trace.mark("apdu_sent")
         data, sw = self._transport.transmit(apdu)
+        trace.mark("apdu_answered")
         self.count += 1
         log.log(TRAFFIC, "< %s %04X", data.hex(" ").upper(), sw)
         return Response(bytes(data), sw & 0xFFFF)

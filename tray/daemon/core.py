@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from .. import trace
+from ..card.backend import CardState
 from ..check import advice
 from ..clock import Clock
 from ..i18n import _
@@ -56,8 +58,9 @@ ReportListener = Callable[[ReaderReport, datetime], None]
 class DaemonOptions:
     """Timing of the daemon; the defaults suit a desktop."""
 
-    #: wait this long after an insertion before checking, so a card still sliding in or
-    #: pulled out again at once is not checked half-seated
+    #: wait this long after an insertion without an ATR (mute, held exclusively) before
+    #: checking, so a card still sliding in is not checked half-seated; a card PC/SC has
+    #: powered and read the ATR of is checked at once
     settle_seconds: float = 0.05
     #: re-check cards left in a reader this often (days left change while a card sits there)
     recheck_seconds: float = 6 * 3600.0
@@ -210,6 +213,8 @@ class Daemon:
 
     def submit(self, event: Event) -> None:
         """Hand in an event, as the watcher does (also used by tests and the demo)."""
+        if isinstance(event, CardInserted):
+            trace.mark("event", event.reader)
         self._queue.put(event)
 
     # -- watcher thread -------------------------------------------------------------------
@@ -313,11 +318,16 @@ class Daemon:
         self._cancel_recheck(reader)
 
     def _inserted(self, event: CardInserted) -> None:
+        trace.mark("dispatched", event.reader)
         token = next(self._counter)
         self._tokens[event.reader] = token
         self._cards[event.reader] = event
         self._set_reader(ReaderState(event.reader, Phase.INSERTED, since=self._clock.now()))
-        self._after(self._options.settle_seconds, _Settled(event.reader, token))
+        if event.state is CardState.PRESENT and event.atr:
+            # PC/SC has powered the card and read its ATR: it is seated, nothing to wait for.
+            self._start_check(event.reader)
+        else:
+            self._after(self._options.settle_seconds, _Settled(event.reader, token))
 
     def _start_check(self, reader: str) -> None:
         if reader not in self._cards:
@@ -339,6 +349,7 @@ class Daemon:
                 since=self._clock.now(),
             )
         )
+        trace.mark("check_queued", reader)
         self._jobs.put((reader, token))
 
     def _work(self) -> None:
@@ -346,19 +357,23 @@ class Daemon:
         while (job := self._jobs.get()) is not None:
             reader, token = job
             report: CheckReport | None = None
+            trace.mark("check_start", reader)
             try:
                 report = self._checker(reader)
             except Exception:  # the checker reports faults as items; this is a Cardwatch bug
                 log.exception("checking %s failed", reader)
+            trace.mark("check_end", reader)
             self._queue.put(_Done(reader, token, report))
 
     def _done(self, done: _Done) -> None:
+        trace.mark("done", done.reader)
         self._running.discard(done.reader)
         report = done.report
         reader_report = _reader_report(done.reader, report)
         now = self._clock.now()
         for listener in self._report_listeners:
             _safely(listener, reader_report, now)
+        trace.mark("recorded", done.reader)
         if report is not None and report.service.status is Status.FAIL:
             self._service_down_item(report.service)
             return
@@ -368,6 +383,7 @@ class Daemon:
             state = replace(state, clock=report.clock, clock_reading=report.clock_reading)
         if self._diagnose is not None:
             state = self._with_diagnosis(state, done.reader)
+            trace.mark("diagnosed", done.reader)
         if self._tokens.get(done.reader) != done.token:
             # The card was pulled or replaced during the check: check the new one, if any.
             if state != self.state:
@@ -377,6 +393,7 @@ class Daemon:
             return
         checked = ReaderState(done.reader, Phase.CHECKED, reader_report, since=now)
         self._publish(state.with_reader(checked))
+        trace.mark("published", done.reader)
         self._cancel_recheck(done.reader)
         self._rechecks[done.reader] = self._after(
             self._options.recheck_seconds, _Recheck(done.reader, done.token)

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from cryptography import x509
-
 from ..clock import Clock
 from ..model import ClockMeasurement, ClockReading, ClockUnknown, RevocationStatus
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from .revocation import AnswerCache
 
 #: Taiwan's national time service first, then the global pool.

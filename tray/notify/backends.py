@@ -37,6 +37,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import trace
 from ..i18n import _, sentences
 from ..present import safe
 from .policy import Notice, Urgency
@@ -239,7 +240,9 @@ class DesktopNotifierBackend:
             on_dismissed=lambda: self._dismissed(notice),
             timeout=notice.timeout,
         )
+        trace.mark("notify_send", notice.reader or "")
         self._ids[notice.slot] = await self._notifier.send_notification(notification)
+        trace.mark("notify_sent", notice.reader or "")
 
     def _snoozed(self, notice: Notice) -> None:
         self._callbacks.snooze(notice)

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import trace
 from ..clock import Clock
 from ..daemon.state import DaemonState
 from ..present import safe
@@ -66,6 +67,7 @@ class Notifications:
         for action in actions:
             if isinstance(action, Show):
                 self._live[action.notice.slot] = action.notice
+                trace.mark("notify_queued", action.notice.reader or "")
                 self.backend.show(action.notice)
             elif isinstance(action, Withdraw):
                 self._live.pop(action.slot, None)

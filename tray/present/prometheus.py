@@ -11,7 +11,6 @@ SHA-256 of their text, not as they are; ``card_id="number"`` writes them as they
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +35,8 @@ def card_label(value: str, card_id: str = "hash") -> str:
     """``value`` (a card key or a serial) as the file shows it: hashed unless "number"."""
     if card_id == "number" or not value:
         return value
+    import hashlib  # OpenSSL's hashes: loaded on the first card, not by the idle daemon
+
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
 
 

@@ -8,10 +8,8 @@ thread: nothing here keeps state.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-import webbrowser
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +17,6 @@ from pathlib import Path
 from ..daemon.state import DaemonState, as_check_report
 from ..model import CheckReport, HistoryEntry
 from ..store.files import atomic_write_text, data_dir
-from .report_html import render_html
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +61,24 @@ def report_name(reader: str | None) -> str:
         return "report.html"
     slug = re.sub(r"[^a-z0-9]+", "-", reader.lower()).strip("-")[:48] or "reader"
     # Names that slug alike ("Reader 0", "reader-0") still get their own file.
+    import hashlib  # here, not at the top: it loads OpenSSL, which the idle daemon does without
+
     digest = hashlib.sha256(reader.encode("utf-8")).hexdigest()[:8]
     return f"report-{slug}-{digest}.html"
 
 
 def write_html(report: CheckReport, path: Path, history: Sequence[HistoryEntry] = ()) -> Path:
     """Write ``report`` as a self-contained HTML page to ``path`` (atomically); StorageError."""
+    from .report_html import render_html  # imported on the first report, not by the idle daemon
+
     atomic_write_text(path, render_html(report, history), own_folder=True)
     return path
 
 
 def open_file(path: Path) -> bool:
     """Open ``path`` with the desktop's default program (BROWSER is honoured); False if none."""
+    import webbrowser
+
     try:
         return webbrowser.open(path.resolve().as_uri())
     except webbrowser.Error:

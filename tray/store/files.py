@@ -27,7 +27,6 @@ import errno
 import json
 import logging
 import os
-import secrets
 import stat
 import threading
 from collections.abc import Callable
@@ -138,7 +137,7 @@ def _create_temp(path: Path) -> tuple[int, Path]:
     """A new temporary file next to ``path``, 0600, never an existing file or a symlink."""
     for _attempt in range(100):
         # The temporary name never ends in the target's suffix (node_exporter reads *.prom).
-        temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        temp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
         try:
             return os.open(temp, _TEMP_FLAGS, PRIVATE), temp
         except FileExistsError:
