@@ -5,12 +5,14 @@ would, and looks at the screen: the icon's colour in the bar follows the demo st
 without a card, green, amber, red), a left click opens the report (``BROWSER`` records the
 URL), the right-click menu's *Check now* runs a check (the daemon's log says so), and a panel
 that crashed and came back shows the icon again. On XFCE an open menu stays open across a
-state update, and with trayer (XEmbed only) the ``xorg`` fallback shows and opens the report.
+state update. (With trayer, XEmbed only, the ``xorg`` fallback shows and opens the report:
+tests/test_tray_sni.py and tests/test_tray_desktop.py.)
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +29,8 @@ from hosts import (
     xfce_unavailable,
 )
 from tray.icondata import draw
+
+from tray.ui.sni import ITEM_PATH
 
 GREEN, AMBER, RED, GREY = draw.GREEN[:3], draw.AMBER[:3], draw.RED[:3], draw.GREY[:3]
 #: the demo scenarios in the order of the issue, with the colour each must show
@@ -137,6 +141,56 @@ def test_a_restarted_waybar_shows_the_icon_again(sway: SwayDesktop, tmp_path: Pa
         sway.start_bar()
         # a bounded wait once the new bar's watcher is up, not a speed measurement
         sway.wait_colour(AMBER, "the amber icon on the new bar", BAR_BOX, timeout=BACK_WITHIN)
+        assert app.terminate() == 0, app.log()
+    finally:
+        app.kill()
+    assert "Traceback" not in app.log()
+
+
+def _secondary_activate(env: dict[str, str]) -> None:
+    """Ask the registered item for a check (what a middle click does), as another client."""
+    bus = ["dbus-send", "--session", "--print-reply=literal"]
+    items = subprocess.run(
+        [
+            *bus,
+            *("--dest=org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher"),
+            "org.freedesktop.DBus.Properties.Get",
+            *("string:org.kde.StatusNotifierWatcher", "string:RegisteredStatusNotifierItems"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=15,
+    ).stdout.split()
+    service = next(word for word in items if word.endswith(ITEM_PATH))
+    name = service[: -len(ITEM_PATH)]
+    subprocess.run(
+        [
+            *(*bus, f"--dest={name}", ITEM_PATH, "org.kde.StatusNotifierItem.SecondaryActivate"),
+            *("int32:0", "int32:0"),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=15,
+    )
+
+
+def test_an_open_menu_stays_open_across_a_state_update(xfce: XfceDesktop, tmp_path: Path) -> None:
+    app = TrayApp(xfce.env, tmp_path, "expired")
+    try:
+        offset = app.wait_log("state error: ")
+        icon = wait_for("the red icon", lambda: _only(xfce, RED))
+        xfce.click(*icon.centre, button=3)
+        before = wait_menu(xfce, MENU_LINES)
+        _secondary_activate(xfce.env)
+        offset = app.wait_log(r"tray: check_now", offset)
+        offset = app.wait_log(r"state checking: ", offset)
+        app.wait_log(r"state error: ", offset)
+        after = wait_menu(xfce, MENU_LINES)
+        assert after == before
+        xfce.key("Escape")
         assert app.terminate() == 0, app.log()
     finally:
         app.kill()
