@@ -403,3 +403,152 @@ class MenuShown:
 
     box: Box
     rows: list[int]
+
+
+#: GSettings for GNOME Shell (the keyfile backend: no dconf service needed)
+GNOME_SETTINGS = """[org/gnome/shell]
+enabled-extensions=['ubuntu-appindicators@ubuntu.com', 'cardwatch-test@local']
+disable-user-extensions=false
+welcome-dialog-last-shown-version='999'
+"""
+#: a test-only extension: unsafe mode lets the test use Shell.Eval and Shell.Screenshot
+GNOME_TEST_EXTENSION = {
+    "metadata.json": '{"uuid": "cardwatch-test@local", "name": "Cardwatch test", '
+    '"description": "unsafe mode for tests", "shell-version": ["43", "44", "45"]}',
+    "extension.js": "function init() {\n  return {\n"
+    "    enable() { global.context.unsafe_mode = true; },\n    disable() {},\n  };\n}\n",
+}
+GNOME_SCREEN = (1024, 700)
+#: GNOME's top bar
+TOP_BAR = (0, 0, GNOME_SCREEN[0], 32)
+GNOME_START = 60.0
+
+
+def gnome_unavailable() -> str | None:
+    """Why GNOME Shell with the AppIndicator extension cannot run here, or None."""
+    missing = [t for t in ("gnome-shell", "dbus-daemon", "dbus-send") if shutil.which(t) is None]
+    extension = Path("/usr/share/gnome-shell/extensions/ubuntu-appindicators@ubuntu.com")
+    if not extension.is_dir():
+        missing.append("the AppIndicator extension")
+    if missing:
+        return (
+            f"missing {', '.join(missing)} "
+            "(apt: gnome-shell gnome-shell-extension-appindicator dbus)"
+        )
+    return None
+
+
+class GnomeDesktop(Desktop):
+    """GNOME Shell headless on Wayland with the AppIndicator extension, on private buses.
+
+    gnome-shell aborts without a system bus: a second private bus stands in for it. A
+    test-only extension turns on unsafe mode, so the test can take screenshots through
+    ``org.gnome.Shell.Screenshot`` and click through a Clutter virtual pointer made in
+    ``org.gnome.Shell.Eval``.
+    """
+
+    def start(self) -> None:
+        self.env = self._environment()
+        self.env.pop("DISPLAY", None)
+        home = Path(self.env["HOME"])
+        settings = home / "config" / "glib-2.0" / "settings"
+        settings.mkdir(parents=True, exist_ok=True)
+        (settings / "keyfile").write_text(GNOME_SETTINGS)
+        extension = Path(self.env["XDG_DATA_HOME"]) / "gnome-shell" / "extensions"
+        extension = extension / "cardwatch-test@local"
+        extension.mkdir(parents=True, exist_ok=True)
+        for name, text in GNOME_TEST_EXTENSION.items():
+            (extension / name).write_text(text)
+        self.env["GSETTINGS_BACKEND"] = "keyfile"
+        self._bus_pids: list[int] = []
+        self.env["DBUS_SYSTEM_BUS_ADDRESS"] = self._bus()
+        self.env["DBUS_SESSION_BUS_ADDRESS"] = self.address = self._bus()
+        log = (self.workdir / "gnome-shell.log").open("ab")
+        self.shell = subprocess.Popen(
+            [
+                *("gnome-shell", "--wayland", "--headless", "--virtual-monitor"),
+                "{}x{}".format(*GNOME_SCREEN),
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self._procs.append(self.shell)
+        bus = {"DBUS_SESSION_BUS_ADDRESS": self.address}
+        wait_for("the shell's unsafe mode", lambda: self._eval_ok(), GNOME_START)
+        wait_for("the extension's watcher", lambda: watcher_ready(bus) is None or None)
+        socket = Path(self.env["XDG_RUNTIME_DIR"]) / "wayland-0"
+        self.env["WAYLAND_DISPLAY"] = str(socket)
+        self._shots = 0
+
+    def _bus(self) -> str:
+        started = subprocess.run(
+            ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=15,
+        )
+        address, pid = started.stdout.split()[:2]
+        self._bus_pids.append(int(pid))
+        return address
+
+    def _send(self, path: str, method: str, *args: str) -> str:
+        found = subprocess.run(
+            [
+                *("dbus-send", "--session", "--print-reply=literal", "--dest=org.gnome.Shell"),
+                *(path, method, *args),
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=15,
+        )
+        return found.stdout if found.returncode == 0 else ""
+
+    def eval(self, script: str) -> str:
+        """Run JavaScript in the shell; its printed reply ("" on failure)."""
+        return self._send("/org/gnome/Shell", "org.gnome.Shell.Eval", f"string:{script}")
+
+    def _eval_ok(self) -> bool | None:
+        return True if "true" in self.eval("global.context.unsafe_mode") else None
+
+    def screenshot(self) -> Image.Image:
+        """The whole screen, now (org.gnome.Shell.Screenshot)."""
+        self._shots += 1
+        path = self.workdir / f"shot-{self._shots}.png"
+        reply = self._send(
+            "/org/gnome/Shell/Screenshot",
+            "org.gnome.Shell.Screenshot.Screenshot",
+            *("boolean:false", "boolean:false", f"string:{path}"),
+        )
+        assert "true" in reply, f"no screenshot: {reply!r}"
+        image = Image.open(path).convert("RGB")
+        path.unlink()
+        return image
+
+    def click(self, x: int, y: int, button: int = 1, times: int = 1) -> None:
+        """Click ``button`` at (x, y) ``times`` times (2: a double click) with a virtual pointer."""
+        presses = "".join(
+            f"p.notify_button(t + {2 * i + 1} * 1000, {button}, Clutter.ButtonState.PRESSED);"
+            f"p.notify_button(t + {2 * i + 2} * 1000, {button}, Clutter.ButtonState.RELEASED);"
+            for i in range(times)
+        )
+        script = (
+            "const Clutter = imports.gi.Clutter; const GLib = imports.gi.GLib;"
+            "if (!global._cardwatchPointer) global._cardwatchPointer = Clutter.get_default_backend()"
+            ".get_default_seat().create_virtual_device(Clutter.InputDeviceType.POINTER_DEVICE);"
+            "const p = global._cardwatchPointer; const t = GLib.get_monotonic_time();"
+            f"p.notify_absolute_motion(t, {x}, {y}); {presses} 'clicked'"
+        )
+        assert "clicked" in self.eval(script)
+
+    def _dump_windows(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        super().stop()
+        for pid in getattr(self, "_bus_pids", []):
+            os.kill(pid, signal.SIGTERM)
+        self._bus_pids = []

@@ -5,8 +5,10 @@ would, and looks at the screen: the icon's colour in the bar follows the demo st
 without a card, green, amber, red), a left click opens the report (``BROWSER`` records the
 URL), the right-click menu's *Check now* runs a check (the daemon's log says so), and a panel
 that crashed and came back shows the icon again. On XFCE an open menu stays open across a
-state update. (With trayer, XEmbed only, the ``xorg`` fallback shows and opens the report:
-tests/test_tray_sni.py and tests/test_tray_desktop.py.)
+state update. On GNOME Shell (headless Wayland, AppIndicator extension; slow, so only with
+``--long``) the icon shows in the top bar, a single click opens the menu, a double click the
+report, and five starts in a row each show the icon. (With trayer, XEmbed only, the ``xorg``
+fallback shows and opens the report: tests/test_tray_sni.py and tests/test_tray_desktop.py.)
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ from desktop import Box, Desktop, colour_box, desktop_unavailable, wait_for
 from hosts import (
     BACK_WITHIN,
     BAR_BOX,
+    GNOME_SCREEN,
+    TOP_BAR,
+    GnomeDesktop,
     SwayDesktop,
     TrayApp,
     XfceDesktop,
+    gnome_unavailable,
     sway_unavailable,
     wait_menu,
     xfce_unavailable,
@@ -195,3 +201,67 @@ def test_an_open_menu_stays_open_across_a_state_update(xfce: XfceDesktop, tmp_pa
     finally:
         app.kill()
     assert "Traceback" not in app.log()
+
+
+# --- GNOME Shell (slow: only with --long) --------------------------------------------------
+
+#: GNOME's menus: dark grey
+GNOME_MENU = (48, 48, 48)
+START_STOP_CYCLES = 5
+
+
+@pytest.fixture(scope="module")
+def gnome(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GnomeDesktop]:
+    if not request.config.getoption("--long"):
+        pytest.skip("GNOME Shell is slow to start: run with --long")
+    _skip_or_fail(gnome_unavailable())
+    with GnomeDesktop(tmp_path_factory.mktemp("gnome")) as desk:
+        yield desk
+
+
+def _gnome_menu(gnome: GnomeDesktop, box: tuple[int, int, int, int]) -> bool | None:
+    """True when a menu (a large dark grey area) shows inside ``box``."""
+    found = colour_box(gnome.screenshot(), GNOME_MENU, box, 2)
+    return True if found is not None and found[1] > 20000 else None
+
+
+def test_gnome_shows_the_icon_its_menu_and_a_double_click_opens_the_report(
+    gnome: GnomeDesktop, tmp_path: Path
+) -> None:
+    app = TrayApp(gnome.env, tmp_path, "expiring")
+    try:
+        app.wait_log("registered with the StatusNotifierWatcher")
+        icon = gnome.wait_colour(AMBER, "the amber icon in the top bar", TOP_BAR)
+
+        # a single left click opens the menu (the extension's choice)
+        below = (icon.left - 400, TOP_BAR[3], GNOME_SCREEN[0], 300)
+        gnome.click(*icon.centre)
+        wait_for("the menu under the icon", lambda: _gnome_menu(gnome, below))
+        gnome.click(*icon.centre)  # closes it again
+
+        # a double left click is Activate: the report
+        gnome.click(*icon.centre, times=2)
+        urls = wait_for("the report to reach BROWSER", app.opened_urls)
+        assert urls[0].startswith("file://") and urls[0].endswith("report.html"), urls
+        assert app.terminate() == 0, app.log()
+    finally:
+        app.kill()
+    assert "Traceback" not in app.log()
+
+
+def test_gnome_shows_the_icon_on_every_start(gnome: GnomeDesktop, tmp_path: Path) -> None:
+    for cycle in range(START_STOP_CYCLES):
+        app = TrayApp(gnome.env, tmp_path / str(cycle), "expired")
+        try:
+            app.wait_log("registered with the StatusNotifierWatcher")
+            gnome.wait_colour(RED, f"the red icon, start {cycle + 1}", TOP_BAR)
+            assert app.terminate() == 0, app.log()
+        finally:
+            app.kill()
+        wait_for(
+            f"the icon gone after stop {cycle + 1}",
+            lambda: gnome.find(RED, TOP_BAR) is None or None,
+        )
+        assert "Traceback" not in app.log()
