@@ -106,7 +106,11 @@ class Desktop:
         self._procs: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> Desktop:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # what did start: no process or directory is left behind
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
