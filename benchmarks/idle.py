@@ -8,9 +8,10 @@ measures, each in its own process and through ``getrusage`` inside that process:
   ``tray.app.build_runtime`` (watcher, dispatcher, check workers, history and state file,
   diagnosis, notifications through the real desktop-notifier backend to
   tests/notify_server.py on a private session bus, as on a desktop), with XDG directories of
-  its own; with ``--tray`` also with the tray icon, once per Linux backend (xorg, and gtk
-  when PyGObject is installed), on the current DISPLAY or, without one, on a private
-  Xvfb + trayer (tests/desktop.py);
+  its own; with ``--tray`` also with the tray icon, once per Linux backend (sni, xorg, and
+  gtk when PyGObject is installed), on a real host: xfce4-panel on a private Xvfb
+  (tests/hosts.py; its systray plugin hosts StatusNotifierItems and XEmbed icons alike), or
+  without xfce4-panel on the current DISPLAY or a private Xvfb + trayer (no sni row then);
 * ``pyscard``: the baseline, pyscard's ReaderMonitor + CardMonitor with one observer each.
 
 Nothing here is asserted; the table is printed. Goal for cardwatch: at most 2 wake-ups
@@ -92,6 +93,8 @@ def child_cardwatch(
     runtime.start()
     tray_thread = None
     if with_tray:
+        from tray.ui.choose import TrayIcon
+        from tray.ui.sni import SniTray
         from tray.ui.tray import Tray
 
         class Quiet:
@@ -104,7 +107,11 @@ def child_cardwatch(
             def autostart_enabled(self) -> bool | None:
                 return None
 
-        icon = Tray(Quiet(), daemon.state)
+        icon: TrayIcon
+        if os.environ.get("PYSTRAY_BACKEND") == "sni":
+            icon = SniTray(Quiet(), daemon.state)
+        else:
+            icon = Tray(Quiet(), daemon.state)
         runtime.on_state(icon.update)
         result: dict[str, Any] = {"notifications": backend}
 
@@ -228,6 +235,8 @@ def main() -> int:
 
     in_namespace()
     from bench import PcscBench, bench_unavailable
+    from desktop import desktop_unavailable
+    from hosts import XfceDesktop, xfce_unavailable
     from notify_server import NotifyServer, dbus_unavailable, session_bus
 
     reason = bench_unavailable() or dbus_unavailable()
@@ -237,7 +246,16 @@ def main() -> int:
     rows = []
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        address = stack.enter_context(session_bus(str(workdir)))
+        host = None
+        tray_host = ""
+        if args.tray and xfce_unavailable() is None and desktop_unavailable() is None:
+            # a real SNI host: the panel's own session bus carries the notifications too
+            (workdir / "xfce").mkdir()
+            host = stack.enter_context(XfceDesktop(workdir / "xfce"))
+            address = host.address
+            tray_host = "the systray plugin of xfce4-panel 4.18 on a private Xvfb"
+        else:
+            address = stack.enter_context(session_bus(str(workdir)))
         stack.enter_context(NotifyServer(address))
 
         def cardwatch_env(name: str, base: dict[str, str]) -> dict[str, str]:
@@ -252,11 +270,17 @@ def main() -> int:
         ]
         if args.tray:
             env = dict(os.environ)
-            if not env.get("DISPLAY"):
+            if host is not None:
+                env = host.env
+            elif not env.get("DISPLAY"):
                 from desktop import Desktop
 
                 env = stack.enter_context(Desktop(workdir)).env
-            backends = ["xorg"] + (["gtk"] if find_spec("gi") is not None else [])
+                tray_host = "trayer on a private Xvfb"
+            else:
+                tray_host = f"the tray of DISPLAY {env['DISPLAY']}"
+            backends = (["sni"] if host is not None else []) + ["xorg"]
+            backends += ["gtk"] if find_spec("gi") is not None else []
             runs[1:1] = [
                 (
                     f"cardwatch + tray ({b})",
@@ -298,6 +322,8 @@ def main() -> int:
             "after_check_seconds": args.after_check,
             "rows": dict(rows),
         }
+        if args.tray:
+            figures["tray_host"] = tray_host
         print(json.dumps({**figures, "daemon": DAEMON}))
         return 0
     print()

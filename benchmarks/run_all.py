@@ -201,6 +201,26 @@ def section_rss(steps: list[list[Any]]) -> str:
     )
 
 
+def _sni_budget(rows: dict[str, Any]) -> list[str]:
+    """The SNI tray's own budget: RSS within headless + 8 MiB, no wake-ups of its own."""
+    sni, headless = rows.get("cardwatch + tray (sni)"), rows.get("cardwatch")
+    if sni is None or headless is None:
+        return []
+    extra = sni["rss_mib"] - headless["rss_mib"]
+    wakes = sni["voluntary_per_min"] - headless["voluntary_per_min"]
+    over = []
+    if extra > 8:
+        over.append(f"RSS +{extra:.1f} MiB")
+    if wakes > 0:
+        over.append(f"{wakes:.1f} wake-ups/min more than headless")
+    return [
+        "",
+        f"SNI tray budget: RSS at most headless + 8 MiB (measured +{extra:.1f} MiB) and no "
+        f"wake-ups of its own (measured {sni['voluntary_per_min']:.1f}/min, headless "
+        f"{headless['voluntary_per_min']:.1f}/min). " + verdict(not over, "; ".join(over)),
+    ]
+
+
 def section_idle(r: dict[str, Any], steps: list[list[Any]] | None = None) -> str:
     rows = []
     over = []
@@ -229,6 +249,8 @@ def section_idle(r: dict[str, Any], steps: list[list[Any]] | None = None) -> str
             "tray icon where named, but without the notification backend and the history "
             "that `cardwatch run` adds"
         )
+    if "tray_host" in r:
+        cardwatch_rows += f" (the tray on {r['tray_host']})"
     header = ["process", "wake-ups/min", "involuntary/min", "CPU ms/min", "RSS MiB", "PSS MiB"]
     how = "all processes measured at the same time" if r["parallel"] else "one after another"
     return "\n".join(
@@ -246,6 +268,7 @@ def section_idle(r: dict[str, Any], steps: list[list[Any]] | None = None) -> str
             "Goal: at most 2 wake-ups a minute and at most 30 MiB RSS. "
             + verdict(not over, "; ".join(over)),
             *_after_check(r),
+            *_sni_budget(r["rows"]),
             *(["", section_rss(steps)] if steps else []),
         ]
     )

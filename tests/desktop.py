@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from PIL import Image
+from PIL import Image, ImageChops
 
 #: where trayer sits: a strip along the top-left edge of the screen
 TRAY_BOX = (0, 0, 200, 32)
@@ -81,18 +81,19 @@ def colour_box(
     image: Image.Image, colour: Colour, box: tuple[int, int, int, int], tolerance: int = 40
 ) -> tuple[Box, int] | None:
     """The bounding box and count of ``colour``'s pixels inside ``box``, or None if none."""
-    region = image.convert("RGB").crop(box)
-    width = region.width
-    data = region.tobytes()
-    xs, ys = [], []
-    for i in range(0, len(data), 3):
-        if near((data[i], data[i + 1], data[i + 2]), colour, tolerance):
-            xs.append(i // 3 % width)
-            ys.append(i // 3 // width)
-    if not xs:
+    bands = image.convert("RGB").crop(box).split()
+    mask = None
+    for band, value in zip(bands, colour, strict=True):
+        low, high = value - tolerance, value + tolerance
+        near_value = band.point(lambda v, lo=low, hi=high: 255 if lo <= v <= hi else 0)
+        mask = near_value if mask is None else ImageChops.multiply(mask, near_value)
+    assert mask is not None
+    found = mask.getbbox()
+    if found is None:
         return None
     left, top = box[0], box[1]
-    return Box(left + min(xs), top + min(ys), left + max(xs) + 1, top + max(ys) + 1), len(xs)
+    count = mask.histogram()[255]
+    return Box(left + found[0], top + found[1], left + found[2], top + found[3]), count
 
 
 class Desktop:
@@ -105,7 +106,11 @@ class Desktop:
         self._procs: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> Desktop:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # what did start: no process or directory is left behind
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -129,6 +134,9 @@ class Desktop:
             raise RuntimeError(f"Xvfb did not start; see {self.workdir / 'xvfb.log'}")
         self.display = f":{number}"
         self.env = self._environment()
+        self._start_tray()
+
+    def _start_tray(self) -> None:
         trayer_log = (self.workdir / "trayer.log").open("wb")
         self._procs.append(
             subprocess.Popen(
@@ -215,19 +223,26 @@ class Desktop:
         return found[0] if found is not None and found[1] >= min_pixels else None
 
     def wait_colour(
-        self, colour: Colour, what: str, box: tuple[int, int, int, int] = TRAY_BOX
+        self,
+        colour: Colour,
+        what: str,
+        box: tuple[int, int, int, int] = TRAY_BOX,
+        timeout: float = WAIT,
     ) -> Box:
         """Wait until ``colour`` shows inside ``box``; its bounding box (a screenshot if not)."""
         try:
-            return wait_for(what, lambda: self.find(colour, box))
+            return wait_for(what, lambda: self.find(colour, box), timeout)
         except AssertionError as exc:
             shot = self.workdir / "timeout.png"
             self.screenshot().save(shot)
-            tree = subprocess.run(
-                ["xwininfo", "-root", "-tree"], env=self.env, capture_output=True, timeout=WAIT
-            )
-            (self.workdir / "timeout-windows.txt").write_bytes(tree.stdout)
+            self._dump_windows()
             raise AssertionError(f"{exc}; the screen is in {shot}") from None
+
+    def _dump_windows(self) -> None:
+        tree = subprocess.run(
+            ["xwininfo", "-root", "-tree"], env=self.env, capture_output=True, timeout=WAIT
+        )
+        (self.workdir / "timeout-windows.txt").write_bytes(tree.stdout)
 
     def xdotool(self, *args: str) -> None:
         subprocess.run(["xdotool", *args], env=self.env, check=True, timeout=WAIT)

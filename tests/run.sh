@@ -16,6 +16,10 @@ APT_PACKAGES=(
     iproute2 util-linux
     # the tray on a real desktop (tests/desktop.py), and the build of PyGObject for [gtk]
     xvfb trayer imagemagick xdotool x11-utils
+    # the SNI tray on real hosts (tests/test_tray_hosts.py): sway + waybar headless, XFCE's panel
+    sway waybar grim xfce4-panel
+    # GNOME Shell headless with the AppIndicator extension (the --long test of that file)
+    gnome-shell gnome-shell-extension-appindicator
     # notifications: a private session bus and the real dunst (tests/test_notify_*.py)
     dbus dunst
     libgirepository1.0-dev libcairo2-dev pkg-config gir1.2-gtk-3.0 gobject-introspection
