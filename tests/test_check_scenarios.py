@@ -285,6 +285,7 @@ class StubMiddleware:
     """Stands in for a PKCS#11 module (the real one is proven on the bench in test_pkcs11)."""
 
     name = "stub-pkcs11.so"
+    active = True
 
     def __init__(self) -> None:
         self.asked: list[str] = []
