@@ -329,6 +329,44 @@ def section_apdus(r: dict[str, Any]) -> str:
     )
 
 
+def section_unknown(r: dict[str, Any]) -> str:
+    rows = [
+        [
+            row["setting"],
+            fmt(row["ms_p50"]),
+            fmt(row["ms_max"]),
+            fmt(row["pkcs11_ms_p50"]),
+            row["apdus_received"],
+            row["apdus_guarded"],
+        ]
+        for row in r["rows"]
+    ]
+    default = next(row for row in r["rows"] if "default" in row["setting"])
+    met = default["ms_max"] < 1000
+    header = ["setting", "ms p50", "ms max", "PKCS#11 ms p50", "APDUs received", "APDUs guarded"]
+    return "\n".join(
+        [
+            f"## Unknown card, with and without OpenSC ({r['mode']}, {r['repeat']} runs each)",
+            "",
+            markdown_table(header, rows),
+            "",
+            "A card no built-in profile reads, checked as the daemon checks it (PKCS#11 modules "
+            'in a child process, OpenSC with its installed configuration). "APDUs received" '
+            'counts every command the virtual card got; "APDUs guarded" only Cardwatch\'s own '
+            "(the JSON's `apdus`): the rest is OpenSC's driver probe, which the guard never sees. "
+            "PKCS#11 modules installed: "
+            + (
+                ", ".join(f"`{m}`" for m in r.get("modules", []))
+                or "none (the OpenSC rows measure nothing)"
+            )
+            + ".",
+            "",
+            "Goal: an unknown card is answered in under a second with the default settings. "
+            + verdict(met, f"{default['ms_max']:.0f} ms at worst"),
+        ]
+    )
+
+
 def section_burst(results: list[dict[str, Any]]) -> str:
     from burst import table
 
@@ -406,6 +444,8 @@ def render(run: dict[str, Any]) -> str:
         section_burst([results["burst16"], results["burst14"]]),
         section_startup(results["startup"]),
     ]
+    if "unknown" in results:
+        body.insert(3, section_unknown(results["unknown"]))
     return "\n".join(head) + "\n\n" + "\n\n".join(body) + "\n"
 
 
@@ -419,6 +459,7 @@ def measure(quick: bool) -> dict[str, Any]:
         "latency": run_json("latency.py", *options),
         "idle": run_json("idle.py", "--tray", "--after-check", "5" if quick else "60", *options),
         "apdus": run_json("check_apdus.py", "--bench", *options, namespaced=True),
+        "unknown": run_json("unknown_card.py", *options, namespaced=True),
         "burst16": run_json("burst.py", *options, *lost_after),
         "burst14": run_json("burst.py", "--entries", "7", *options, *lost_after),
         "startup": run_json("startup.py", *options),

@@ -73,6 +73,7 @@ def test_run_all_quick_writes_every_table_with_its_goal(tmp_path: Path) -> None:
         "## Insertion → check → notification (3 insertions)",
         "## Idle cost",
         "## APDUs and milliseconds per check (pcscd + vpcd",
+        "## Unknown card, with and without OpenSC",
         "## Burst: a card in every reader at once",
         "### 16 readers",
         "### 14 readers",
@@ -87,6 +88,7 @@ def test_run_all_quick_writes_every_table_with_its_goal(tmp_path: Path) -> None:
         "| → check worker starts |",
         "| … minus the card's own time (Cardwatch's share) |",
         "| MOICA gen 1 |",
+        "| OpenSC installed, default (not asked) |",
         "| Cardwatch reported all 16 (checks finished) |",
         "| `run --no-tray`: start → first state |",
         "| `run` (xorg tray): start → icon visible |",
@@ -95,8 +97,9 @@ def test_run_all_quick_writes_every_table_with_its_goal(tmp_path: Path) -> None:
     for key in ("CPU", "kernel", "Debian", "Python", "pyscard", "pcsc-lite (pcscd)"):
         assert f"- {key}: " in text
     goals = [line for line in text.splitlines() if line.startswith("Goal:")]
-    # latency (against pyscard, and Cardwatch's own share), idle, APDUs and the two bursts
-    assert len(goals) == 6
+    # latency (against pyscard, and Cardwatch's own share), idle, APDUs, the unknown card and
+    # the two bursts
+    assert len(goals) == 7
     assert all("**met**" in line or "**not met**: " in line for line in goals)
 
     results = json.loads(output.with_suffix(".json").read_text())["results"]
@@ -104,6 +107,7 @@ def test_run_all_quick_writes_every_table_with_its_goal(tmp_path: Path) -> None:
         "latency",
         "idle",
         "apdus",
+        "unknown",
         "burst16",
         "burst14",
         "startup",
@@ -116,6 +120,11 @@ def test_run_all_quick_writes_every_table_with_its_goal(tmp_path: Path) -> None:
     assert latency["trace_ms"]["apdu_time"]["n"] > 0  # the APDU marks reached the benchmark
     cardwatch = results["idle"]["rows"]["cardwatch"]
     assert {"rss_mib", "pss_mib", "voluntary_per_min", "after_check_rss_mib"} <= set(cardwatch)
+    unknown = {row["setting"]: row for row in results["unknown"]["rows"]}
+    assert len(unknown) == 3
+    assert {"ms_p50", "pkcs11_ms_p50", "apdus_received", "apdus_guarded"} <= set(
+        unknown["OpenSC installed, default (not asked)"]
+    )
     assert results["burst16"]["readers"] == 16
     assert {"import_ms", "version_ms", "headless_first_state_ms"} <= set(results["startup"])
 

@@ -24,7 +24,8 @@ from tray.model import (
     PinStatus,
     Status,
 )
-from tray.present.check_json import SCHEMA, to_dict
+from tray.present.check_json import SCHEMA, reader_to_dict, to_dict
+from tray.present.status import reader_from_dict
 
 P, W, F, S = Status.PASS, Status.WARN, Status.FAIL, Status.SKIP
 
@@ -233,7 +234,9 @@ def test_json_schema_is_stable_and_complete() -> None:
         "pins",
         "apdus",
         "duration_ms",
+        "pkcs11",
     }
+    assert reader["pkcs11"] is None  # read by a built-in profile: no module was even listed
     assert [i["number"] for i in reader["items"]] == list(range(2, 10))
     assert set(reader["items"][0]) == {
         "number",
@@ -285,6 +288,7 @@ class StubMiddleware:
     """Stands in for a PKCS#11 module (the real one is proven on the bench in test_pkcs11)."""
 
     name = "stub-pkcs11.so"
+    active = True
 
     def __init__(self) -> None:
         self.asked: list[str] = []
@@ -320,6 +324,30 @@ def test_middleware_reads_cards_no_profile_knows_and_only_those() -> None:
         middleware=[stub],
     )
     assert stub.asked == []
+
+
+def test_a_module_not_asked_is_never_read_and_the_json_says_so() -> None:
+    stub = StubMiddleware()
+    stub.active = False
+    backend = SimBackend(scenarios.build("unknown-card", datetime.now(timezone.utc)))
+    reader = run_check(backend, FixedClock(), middleware=[stub]).readers[0]
+    assert stub.asked == []
+    assert (reader.pkcs11_modules, reader.pkcs11_skipped) == ((), ("stub-pkcs11.so",))
+    pkcs11 = json.loads(json.dumps(reader_to_dict(reader)))["pkcs11"]
+    assert pkcs11["modules"] == [] and pkcs11["not_asked"] == ["stub-pkcs11.so"]
+    assert pkcs11["guarded"] is False
+    assert reader_from_dict(reader_to_dict(reader)) == reader
+
+
+def test_an_asked_module_is_timed_apart_and_said_to_pass_no_guard() -> None:
+    stub = StubMiddleware()
+    backend = SimBackend(scenarios.build("unknown-card", datetime.now(timezone.utc)))
+    reader = run_check(backend, FixedClock(), middleware=[stub]).readers[0]
+    assert reader.pkcs11_modules == ("stub-pkcs11.so",)
+    pkcs11 = json.loads(json.dumps(reader_to_dict(reader)))["pkcs11"]
+    assert pkcs11["modules"] == ["stub-pkcs11.so"] and pkcs11["guarded"] is False
+    assert "not counted" in pkcs11["note"]
+    assert reader_from_dict(reader_to_dict(reader)).pkcs11_modules == ("stub-pkcs11.so",)
 
 
 class BuggyBackend(SimBackend):

@@ -116,6 +116,14 @@ def _pkcs11_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument("--no-pkcs11", action="store_true", help=_("never load PKCS#11 modules"))
+    parser.add_argument(
+        "--pkcs11-probe",
+        action="store_true",
+        help=_(
+            "also ask OpenSC about cards no built-in profile reads (its driver probe takes "
+            "seconds on such a card)"
+        ),
+    )
 
 
 def _network_arguments(parser: argparse.ArgumentParser) -> None:
@@ -310,7 +318,12 @@ def _middleware(args: argparse.Namespace, config: Config) -> list[Middleware]:
     except ImportError:
         return []
     # Modules named on the command line replace those of the config file.
-    return list(discover(args.pkcs11_module or config.pkcs11.modules))
+    return list(
+        discover(
+            args.pkcs11_module or config.pkcs11.modules,
+            probe_unknown=args.pkcs11_probe or config.pkcs11.probe_unknown,
+        )
+    )
 
 
 def _network(args: argparse.Namespace, clock: SystemClock, config: Config) -> NetworkChecks:
@@ -521,8 +534,12 @@ def _run(args: argparse.Namespace, loaded: Loaded) -> int:
         log.warning("%s", problem.message)
     # In the daemon a vendor module runs in a child process: it must never freeze the tray.
     with lock:
-        modules = [source.name for source in _middleware(args, config)] if not args.demo else []
-        return run(options, isolated(modules), _network(args, SystemClock(), config))
+        sources = _middleware(args, config) if not args.demo else []
+        modules = [source.name for source in sources]
+        not_asked = frozenset(source.name for source in sources if not source.active)
+        return run(
+            options, isolated(modules, not_asked=not_asked), _network(args, SystemClock(), config)
+        )
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -91,6 +91,9 @@ class Pkcs11Settings:
 
     enabled: bool = True
     modules: tuple[str, ...] = ()
+    #: Ask an installed generic module (OpenSC) about cards no built-in profile reads: its
+    #: full driver probe costs seconds and a hundred-odd commands on such a card.
+    probe_unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -298,7 +301,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
     },
     "clock": {"warn_minutes": _minutes, "fail_minutes": _minutes},
     "network": {"enabled": _boolean, "ntp_servers": _server_list, "time_url": _url},
-    "pkcs11": {"enabled": _boolean, "modules": _path_list},
+    "pkcs11": {"enabled": _boolean, "modules": _path_list, "probe_unknown": _boolean},
     "ui": {"language": _language, "tray_backend": _tray_backend},
     "notifications": {
         "enabled": _boolean,

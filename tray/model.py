@@ -341,6 +341,11 @@ class ReaderReport:
     pins: tuple[PinStatus, ...] = ()
     apdus: int = 0
     duration_ms: float = 0.0
+    #: PKCS#11 modules asked about this card (their own commands never pass the guard and
+    #: are not in ``apdus``), the ones listed but not asked, and the time they took.
+    pkcs11_modules: tuple[str, ...] = ()
+    pkcs11_skipped: tuple[str, ...] = ()
+    pkcs11_ms: float = 0.0
 
     @property
     def status(self) -> Status:

@@ -130,8 +130,24 @@ def known_modules(platform: str | None = None) -> list[str]:
     return found
 
 
-def discover(extra: Sequence[str] = (), platform: str | None = None) -> list[Pkcs11Source]:
-    """PKCS#11 sources: explicit ``extra`` paths first, then installed known modules."""
+def is_generic(path: str) -> bool:
+    """A generic module (OpenSC) that probes a card with every driver it has.
+
+    On a card none of its drivers knows, OpenSC's probing costs seconds and well over a
+    hundred SELECTs; a vendor module only answers for its own cards.
+    """
+    return "opensc" in os.path.basename(path).casefold()
+
+
+def discover(
+    extra: Sequence[str] = (), platform: str | None = None, probe_unknown: bool = False
+) -> list[Pkcs11Source]:
+    """PKCS#11 sources: explicit ``extra`` paths first, then installed known modules.
+
+    An installed generic module (OpenSC) that the user did not name is listed but not asked
+    (``active`` False) unless ``probe_unknown``: it would run its full driver probe on a card
+    every built-in profile has already rejected.
+    """
     if not pykcs11_available():
         log.info("PyKCS11 is not installed: the PKCS#11 middleware route is off")
         return []
@@ -142,15 +158,23 @@ def discover(extra: Sequence[str] = (), platform: str | None = None) -> list[Pkc
             paths.append(expanded)
         else:
             log.warning("PKCS#11 module %s not found; skipped", path)
+    named = len(paths)
     paths += known_modules(platform)
     sources: list[Pkcs11Source] = []
     seen: set[str] = set()
-    for path in paths:
+    for index, path in enumerate(paths):
         real = os.path.realpath(path)
         if real in seen:
             continue
         seen.add(real)
-        sources.append(Pkcs11Source(path))
+        asked = index < named or probe_unknown or not is_generic(path)
+        if not asked:
+            log.info(
+                "PKCS#11 module %s is not asked about unknown cards "
+                "([pkcs11] probe_unknown = true or --pkcs11-probe asks it)",
+                path,
+            )
+        sources.append(Pkcs11Source(path, active=asked))
     return sources
 
 
@@ -219,8 +243,10 @@ class Pkcs11Source:
     without locking callbacks.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, active: bool = True) -> None:
         self.name = path
+        #: False: listed but never loaded for a card (a generic module the user did not ask for).
+        self.active = active
         self._lib: Any = None
         self._lock = threading.Lock()
         #: Seconds C_Initialize (load) and the last read took, for the log and the tests.

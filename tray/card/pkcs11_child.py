@@ -33,8 +33,10 @@ def _serve(conn: Connection, path: str, reader: str) -> None:
 class IsolatedSource:
     """One PKCS#11 module, each read in its own child process; a Middleware for the check."""
 
-    def __init__(self, path: str, timeout: float = 30.0) -> None:
+    def __init__(self, path: str, timeout: float = 30.0, active: bool = True) -> None:
         self.name = path
+        #: False: listed but never started for a card (see :func:`tray.card.pkcs11.discover`).
+        self.active = active
         self._timeout = timeout
 
     def read(self, reader: str) -> CardReading | None:
@@ -67,6 +69,9 @@ class IsolatedSource:
         return value if isinstance(value, CardReading) else None
 
 
-def isolated(paths: list[str], timeout: float = 30.0) -> list[IsolatedSource]:
-    """Isolated sources for the PKCS#11 modules at ``paths``."""
-    return [IsolatedSource(path, timeout) for path in paths]
+def isolated(
+    paths: list[str], timeout: float = 30.0, not_asked: frozenset[str] = frozenset()
+) -> list[IsolatedSource]:
+    """Isolated sources for the PKCS#11 modules at ``paths`` (those in ``not_asked`` listed
+    but never started)."""
+    return [IsolatedSource(path, timeout, active=path not in not_asked) for path in paths]

@@ -69,6 +69,9 @@ class Middleware(Protocol):
     """A vendor or OpenSC PKCS#11 module used when no built-in profile reads the card."""
 
     name: str
+    #: False: a module listed but not asked about cards (an installed OpenSC the user did not
+    #: opt in to: its driver probe costs seconds on a card no built-in profile reads).
+    active: bool
 
     def read(self, reader: str) -> CardReading | None:
         """Read public objects of the token in ``reader`` without logging in."""
@@ -460,12 +463,22 @@ def check_reader(
 
     atr, recorder = card.atr, card.recorder
     apdus = len(recorder.sws) if recorder else 0
+    asked: list[str] = []
+    skipped: list[str] = []
+    pkcs11_ms = 0.0
     if failure is None and not readings:
+        pkcs11_started = clock.monotonic()
         for source in middleware:
+            if not source.active:
+                skipped.append(source.name)
+                continue
+            asked.append(source.name)
             reading = _read_middleware(source, slot.reader)
             if reading is not None:
                 readings.append(reading)
                 break
+        if asked:
+            pkcs11_ms = round((clock.monotonic() - pkcs11_started) * 1000, 1)
     items = [reader_ok]
     if failure is None or failure.item > ItemId.CARD_PRESENT:
         items.append(
@@ -508,6 +521,9 @@ def check_reader(
         pins=tuple(p for r in readings for p in r.pins),
         apdus=apdus,
         duration_ms=round((clock.monotonic() - started) * 1000, 1),
+        pkcs11_modules=tuple(asked),
+        pkcs11_skipped=tuple(skipped),
+        pkcs11_ms=pkcs11_ms,
     )
 
 

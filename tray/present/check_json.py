@@ -23,6 +23,7 @@ from ..model import (
     ReaderReport,
     RevocationStatus,
 )
+from .words import pkcs11_note
 
 SCHEMA = "cardwatch.check/1"
 
@@ -145,6 +146,21 @@ def reader_to_dict(report: ReaderReport) -> dict[str, Any]:
         "pins": [_pin(p) for p in report.pins],
         "apdus": report.apdus,
         "duration_ms": report.duration_ms,
+        "pkcs11": _pkcs11(report),
+    }
+
+
+def _pkcs11(report: ReaderReport) -> dict[str, Any] | None:
+    """The PKCS#11 modules asked about the card (None when none was even listed)."""
+    if not report.pkcs11_modules and not report.pkcs11_skipped:
+        return None
+    return {
+        "modules": list(report.pkcs11_modules),
+        "not_asked": list(report.pkcs11_skipped),
+        "ms": report.pkcs11_ms,
+        # The modules talk to the card themselves: the guard never sees their commands.
+        "guarded": False,
+        "note": pkcs11_note(report),
     }
 
 

@@ -24,7 +24,7 @@ from ..model import (
     Status,
 )
 from .safe import terminal
-from .words import cert_days_left, health_label
+from .words import cert_days_left, health_label, pkcs11_note
 
 _COLOURS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "90"}
 _HEALTH_COLOURS = {
@@ -154,6 +154,8 @@ def render(report: CheckReport, *, colour: bool = False) -> str:
                     apdus=reader.apdus, ms=reader.duration_ms
                 )
             )
+        if reader.pkcs11_modules or reader.pkcs11_skipped:
+            out.append("   " + terminal(pkcs11_note(reader)))
     verdict = assess(report)
     health = verdict.health
     out += [

@@ -162,7 +162,19 @@ def reader_from_dict(data: Mapping[str, Any]) -> ReaderReport:
         pins=tuple(_pin(p) for p in data["pins"]),
         apdus=_int(data, "apdus"),
         duration_ms=float(data["duration_ms"]),
+        **_pkcs11(data.get("pkcs11")),
     )
+
+
+def _pkcs11(data: Any) -> dict[str, Any]:
+    """ReaderReport's PKCS#11 fields from the optional "pkcs11" object (absent before)."""
+    if data is None:
+        return {}
+    return {
+        "pkcs11_modules": tuple(str(m) for m in data["modules"]),
+        "pkcs11_skipped": tuple(str(m) for m in data["not_asked"]),
+        "pkcs11_ms": float(data["ms"]),
+    }
 
 
 def state_from_dict(data: Mapping[str, Any]) -> DaemonState:

@@ -7,7 +7,7 @@ thing in the same words (and each phrase is translated once).
 from __future__ import annotations
 
 from ..i18n import _, ngettext
-from ..model import Health, PinState, PinStatus
+from ..model import Health, PinState, PinStatus, ReaderReport
 
 
 def health_label(health: Health) -> str:
@@ -60,3 +60,23 @@ def pin_state(pin: PinStatus) -> str:
 def tries_left(tries: int) -> str:
     """'3 tries left'."""
     return ngettext("{n} try left", "{n} tries left", tries).format(n=tries)
+
+
+def pkcs11_note(report: ReaderReport) -> str:
+    """What the PKCS#11 figures mean, in the report's words."""
+    parts: list[str] = []
+    if report.pkcs11_modules:
+        parts.append(
+            _(
+                "PKCS#11 module(s) {names} asked: {ms:.0f} ms. Their own commands to the card do "
+                "not pass Cardwatch's guard and are not counted in the commands above."
+            ).format(names=", ".join(report.pkcs11_modules), ms=report.pkcs11_ms)
+        )
+    if report.pkcs11_skipped:
+        parts.append(
+            _(
+                "Not asked: {names} (its driver probe takes seconds on a card no built-in profile "
+                "reads; '--pkcs11-probe' or [pkcs11] probe_unknown = true asks it)."
+            ).format(names=", ".join(report.pkcs11_skipped))
+        )
+    return " ".join(parts)
