@@ -341,6 +341,8 @@ class ReaderReport:
     pins: tuple[PinStatus, ...] = ()
     apdus: int = 0
     duration_ms: float = 0.0
+    #: the issuer's site for its card holders (renewal, unlocking), from the card's profile
+    issuer_service: str | None = None
 
     @property
     def status(self) -> Status:

@@ -508,6 +508,7 @@ def check_reader(
         pins=tuple(p for r in readings for p in r.pins),
         apdus=apdus,
         duration_ms=round((clock.monotonic() - started) * 1000, 1),
+        issuer_service=first.issuer_service if first else None,
     )
 
 
