@@ -121,7 +121,7 @@ details.computer, details.history { background: #fff; border: 1px solid var(--li
 details.ca { margin-left: .5rem; }
 .support textarea { width: 100%; border: 1px solid var(--line); border-radius: 6px;
   padding: .5rem; background: #fafbfc; color: var(--ink); resize: vertical;
-  font-size: .8rem; line-height: 1.35; white-space: pre; }
+  font-size: .8rem; line-height: 1.35; white-space: pre-wrap; }
 .support p { margin: 0 0 .5rem; color: var(--muted); }
 """
 
