@@ -403,3 +403,43 @@ def test_a_demo_report_leaves_the_real_data_alone(capsys: pytest.CaptureFixture[
     assert sorted(p.name for p in report_dir().parent.iterdir() if p.name != "demo") == real
     code, out, _err = run(capsys, "report")
     assert code == 0 and "expired" not in out.lower().split("last checks")[0]
+
+
+def test_subjects_name_their_attributes_in_words() -> None:
+    cert = next(c for c in check("default").readers[0].certificates if not c.is_ca)
+    assert cert.subject.startswith("serialNumber=0000000112345678,CN=")
+    assert "2.5.4." not in render_html(check("default"))
+
+
+def test_the_first_step_links_to_the_place_to_act_only_where_the_issuer_acts() -> None:
+    page = render_html(check("expiring"))
+    assert page.count("<a ") == 1 and '<a class="act" href="https://moica.nat.gov.tw"' in page
+    assert page.index('class="act"') < page.index('id="reader-0"')
+    for scenario in ("default", "mute", "pin-final-try", "clock-skew"):
+        assert "<a " not in render_html(check(scenario)), scenario
+
+
+def test_the_moica_box_is_only_for_moica_cards() -> None:
+    assert "note-serial_vs_card_number" not in render_html(check("pin-final-try"))
+    default = render_html(check("default"))
+    assert default.count("note-serial_vs_card_number") == 1
+    assert "note-serial_vs_card_number" not in default.split('id="reader-1"')[1]
+
+
+@pytest.mark.parametrize("scenario", ["default", "expiring", "expired", "pin-final-try", "mute"])
+def test_each_advice_is_said_once(scenario: str) -> None:
+    report = check(scenario)
+    page = Page(without_support_block(render_html(report)))
+    for reader in report.readers:
+        for item in reader.items:
+            if item.advice and item.status.rank >= 2:
+                assert page.words.count(flat(item.advice)) == 1, item.code
+
+
+def test_a_healthy_card_has_no_diagnosis_box_and_folds_its_history() -> None:
+    report = check("default")
+    history = [entry_from_report(r, NOW) for r in report.readers]
+    text = render_html(report, history)
+    assert 'id="diagnosis"' not in text
+    assert '<details class="history" id="history">' in text
+    assert "support" in text and "<textarea" in text and "readonly" in text

@@ -366,7 +366,12 @@ def _technical(reader: ReaderReport) -> str:
 
 
 def _reader(reader: ReaderReport, index: int, said: _Said) -> str:
-    heading = card_name(reader) if reader.card_type or reader.certificates else _("No card")
+    if reader.card_type or reader.certificates:
+        heading = card_name(reader)
+    elif any(i.code == Code.NO_CARD for i in reader.items):
+        heading = _("No card")
+    else:  # a card is there but could not be named (mute, unknown, unreadable)
+        heading = _("Unknown card")
     parts = [
         f'<section class="reader" data-health="{_HEALTH_CLASS[reader.health]}" '
         f'id="reader-{index}"><h2>{_bdi(heading)}</h2>'
