@@ -443,3 +443,12 @@ def test_a_healthy_card_has_no_diagnosis_box_and_folds_its_history() -> None:
     assert 'id="diagnosis"' not in text
     assert '<details class="history" id="history">' in text
     assert "support" in text and "<textarea" in text and "readonly" in text
+
+
+def test_only_a_site_cardwatch_knows_becomes_a_link() -> None:
+    from dataclasses import replace as changed
+
+    report = check("expiring")
+    forged = changed(report.readers[0], issuer_service="https://evil.example/renew")
+    page = render_html(changed(report, readers=(forged,)))
+    assert "<a " not in page and "evil.example" not in page.split("<textarea")[0]

@@ -107,14 +107,18 @@ ISSUER_BUSINESS = frozenset(
 )
 
 
+#: the issuers' sites a report may link to (tray/card/issuers.py)
+KNOWN_SITES = frozenset({MOICA_SITE})
+
+
 def issuer_site(reader: ReaderReport) -> str:
     """The issuer's site for this card's holder ('' when none is known).
 
-    Only an ``https://`` address Cardwatch itself knows (a profile's constant), never one
-    read from the card, becomes a link.
+    Only an address Cardwatch itself knows (:data:`KNOWN_SITES`) becomes a link: the value
+    may come back from a saved state file, and a file is as untrusted as a card.
     """
     site = reader.issuer_service or (MOICA_SITE if reader.card_kind == "moica" else "")
-    return site if site.startswith("https://") else ""
+    return site if site in KNOWN_SITES else ""
 
 
 def first_step(report: CheckReport) -> FirstStep:

@@ -162,6 +162,7 @@ def reader_from_dict(data: Mapping[str, Any]) -> ReaderReport:
         pins=tuple(_pin(p) for p in data["pins"]),
         apdus=_int(data, "apdus"),
         duration_ms=float(data["duration_ms"]),
+        issuer_service=_str(card, "issuer_service", optional=True),
     )
 
 
