@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
@@ -146,14 +147,22 @@ def test_serial_and_card_number_side_by_side_with_why_they_differ() -> None:
     assert render_html(check("mute")).count("note-serial_vs_card_number") == 0
 
 
-def test_a_mute_card_gets_chip_orientation_and_card_care_advice() -> None:
-    page = Page(render_html(check("mute")))
-    assert "note-chip_orientation" in page.classes
-    assert flat(advice.mute_card()) in page.words
+def without_support_block(html: str) -> str:
+    """The page without its "Copy for support" block (the plain text of the whole check)."""
+    return re.sub(r'<section class="support".*?</section>', "", html, flags=re.S)
+
+
+def test_a_mute_card_gets_chip_orientation_and_card_care_advice_once() -> None:
+    html = render_html(check("mute"))
+    page = Page(without_support_block(html))
+    # The first step is the chip-orientation advice; the FAQ box would only repeat it.
+    assert page.words.count(flat(advice.mute_card())) == 1
     assert "chip facing" in page.words and "demagnetised" in page.words
+    assert "note-chip_orientation" not in page.classes
     set_language("zh_TW")
-    page = Page(render_html(check("mute")))
-    assert "晶片方向正確嗎？" in page.words and "消磁" in page.words
+    page = Page(without_support_block(render_html(check("mute"))))
+    assert page.words.count(flat(advice.mute_card())) == 1
+    assert "晶片" in page.words and "消磁" in page.words
 
 
 def test_a_card_error_gets_the_card_care_advice_and_a_healthy_card_does_not() -> None:
@@ -394,3 +403,52 @@ def test_a_demo_report_leaves_the_real_data_alone(capsys: pytest.CaptureFixture[
     assert sorted(p.name for p in report_dir().parent.iterdir() if p.name != "demo") == real
     code, out, _err = run(capsys, "report")
     assert code == 0 and "expired" not in out.lower().split("last checks")[0]
+
+
+def test_subjects_name_their_attributes_in_words() -> None:
+    cert = next(c for c in check("default").readers[0].certificates if not c.is_ca)
+    assert cert.subject.startswith("serialNumber=0000000112345678,CN=")
+    assert "2.5.4." not in render_html(check("default"))
+
+
+def test_the_first_step_links_to_the_place_to_act_only_where_the_issuer_acts() -> None:
+    page = render_html(check("expiring"))
+    assert page.count("<a ") == 1 and '<a class="act" href="https://moica.nat.gov.tw"' in page
+    assert page.index('class="act"') < page.index('id="reader-0"')
+    for scenario in ("default", "mute", "pin-final-try", "clock-skew"):
+        assert "<a " not in render_html(check(scenario)), scenario
+
+
+def test_the_moica_box_is_only_for_moica_cards() -> None:
+    assert "note-serial_vs_card_number" not in render_html(check("pin-final-try"))
+    default = render_html(check("default"))
+    assert default.count("note-serial_vs_card_number") == 1
+    assert "note-serial_vs_card_number" not in default.split('id="reader-1"')[1]
+
+
+@pytest.mark.parametrize("scenario", ["default", "expiring", "expired", "pin-final-try", "mute"])
+def test_each_advice_is_said_once(scenario: str) -> None:
+    report = check(scenario)
+    page = Page(without_support_block(render_html(report)))
+    for reader in report.readers:
+        for item in reader.items:
+            if item.advice and item.status.rank >= 2:
+                assert page.words.count(flat(item.advice)) == 1, item.code
+
+
+def test_a_healthy_card_has_no_diagnosis_box_and_folds_its_history() -> None:
+    report = check("default")
+    history = [entry_from_report(r, NOW) for r in report.readers]
+    text = render_html(report, history)
+    assert 'id="diagnosis"' not in text
+    assert '<details class="history" id="history">' in text
+    assert "support" in text and "<textarea" in text and "readonly" in text
+
+
+def test_only_a_site_cardwatch_knows_becomes_a_link() -> None:
+    from dataclasses import replace as changed
+
+    report = check("expiring")
+    forged = changed(report.readers[0], issuer_service="https://evil.example/renew")
+    page = render_html(changed(report, readers=(forged,)))
+    assert "<a " not in page and "evil.example" not in page.split("<textarea")[0]

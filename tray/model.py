@@ -346,6 +346,8 @@ class ReaderReport:
     pkcs11_modules: tuple[str, ...] = ()
     pkcs11_skipped: tuple[str, ...] = ()
     pkcs11_ms: float = 0.0
+    #: the issuer's site for its card holders (renewal, unlocking), from the card's profile
+    issuer_service: str | None = None
 
     @property
     def status(self) -> Status:

@@ -44,9 +44,28 @@ def _common_name(name: x509.Name) -> str:
     return str(attrs[0].value) if attrs else ""
 
 
+#: attribute names RFC 4514 leaves as dotted OIDs, as OpenSSL and the RFCs name them
+READABLE_NAMES = {
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.GIVEN_NAME: "givenName",
+    NameOID.SURNAME: "surname",
+    NameOID.TITLE: "title",
+    NameOID.INITIALS: "initials",
+    NameOID.PSEUDONYM: "pseudonym",
+    NameOID.GENERATION_QUALIFIER: "generationQualifier",
+    NameOID.DN_QUALIFIER: "dnQualifier",
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+    NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+    NameOID.BUSINESS_CATEGORY: "businessCategory",
+    NameOID.POSTAL_CODE: "postalCode",
+    NameOID.POSTAL_ADDRESS: "postalAddress",
+}
+
+
 def _name(name: x509.Name) -> str:
+    """RFC 4514 with readable attribute names (``serialNumber=…``, not ``2.5.4.5=…``)."""
     try:
-        return name.rfc4514_string()
+        return name.rfc4514_string(READABLE_NAMES)
     except ValueError:
         return "?"
 
@@ -118,6 +137,6 @@ def _describe(
 def issuer_text(der: bytes) -> str:
     """The issuer DN of ``der``, or '' when it cannot be read."""
     try:
-        return load(der).issuer.rfc4514_string()
+        return _name(load(der).issuer)
     except Exception:  # any parse failure just means "unknown issuer"
         return ""

@@ -524,6 +524,7 @@ def check_reader(
         pkcs11_modules=tuple(asked),
         pkcs11_skipped=tuple(skipped),
         pkcs11_ms=pkcs11_ms,
+        issuer_service=first.issuer_service if first else None,
     )
 
 

@@ -134,6 +134,7 @@ def reader_to_dict(report: ReaderReport) -> dict[str, Any]:
             "type": report.card_type,
             "generation": report.generation,
             "number": report.card_number,
+            "issuer_service": report.issuer_service,
         }
     return {
         "reader": report.reader,

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..card.issuers import MOICA_SITE
 from ..check import advice
 from ..check.assess import assess
 from ..clock import local_time
@@ -48,6 +49,8 @@ class FirstStep:
     action: str = ""
     #: the reader the headline is about (None: this computer, or all readers)
     reader: str | None = None
+    #: where to act (the issuer's site), when the first step is the issuer's business
+    link: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,15 +93,49 @@ def _all_items(report: CheckReport) -> Iterable[tuple[str | None, CheckItem]]:
             yield reader.reader, item
 
 
+#: findings only the card's issuer can settle: their first step links to the issuer's site
+ISSUER_BUSINESS = frozenset(
+    {
+        Code.EXPIRED,
+        Code.EXPIRES_SOON,
+        Code.EXPIRES_URGENT,
+        Code.EXPIRES_CRITICAL,
+        Code.REVOKED,
+        Code.PIN_LOCKED,
+        Code.PIN_FINAL_TRY,
+    }
+)
+
+
+#: the issuers' sites a report may link to (tray/card/issuers.py)
+KNOWN_SITES = frozenset({MOICA_SITE})
+
+
+def issuer_site(reader: ReaderReport) -> str:
+    """The issuer's site for this card's holder ('' when none is known).
+
+    Only an address Cardwatch itself knows (:data:`KNOWN_SITES`) becomes a link: the value
+    may come back from a saved state file, and a file is as untrusted as a card.
+    """
+    site = reader.issuer_service or (MOICA_SITE if reader.card_kind == "moica" else "")
+    return site if site in KNOWN_SITES else ""
+
+
 def first_step(report: CheckReport) -> FirstStep:
     """The assessment's verdict, headline and first step (tray/check/assess.py)."""
     verdict = assess(report)
+    link = ""
+    worst = verdict.worst
+    if worst is not None and worst.reader is not None and worst.code in ISSUER_BUSINESS:
+        reader = next((r for r in report.readers if r.reader == worst.reader), None)
+        link = issuer_site(reader) if reader is not None else ""
     return FirstStep(
         verdict.health,
         health_label(verdict.health),
         verdict.headline,
         verdict.advice,
         verdict.reader,
+        link,
     )
 
 
@@ -123,7 +160,7 @@ def reader_notes(reader: ReaderReport) -> list[Note]:
     elif codes & CONTACT_FAULTS:
         notes.append(Note("card_care", _("Card care"), advice.card_care()))
     own = [c for c in reader.certificates if not c.is_ca]
-    if reader.card_number and own:
+    if reader.card_kind == "moica" and reader.card_number and own:
         rows = [(_("IC card number"), reader.card_number)]
         rows += [
             (_("Certificate serial number ({label})").format(label=c.label or c.slot), c.serial)

@@ -163,6 +163,7 @@ def reader_from_dict(data: Mapping[str, Any]) -> ReaderReport:
         apdus=_int(data, "apdus"),
         duration_ms=float(data["duration_ms"]),
         **_pkcs11(data.get("pkcs11")),
+        issuer_service=_str(card, "issuer_service", optional=True),
     )
 
 
