@@ -29,7 +29,7 @@ from PIL import Image, ImageChops
 TRAY_BOX = (0, 0, 200, 32)
 SCREEN = (800, 600)
 TOOLS = ("Xvfb", "trayer", "import", "xdotool")
-WAIT = 15.0
+WAIT = 30.0  # a bound for a loaded machine, not a speed goal
 
 Colour = tuple[int, int, int]
 T = TypeVar("T")
