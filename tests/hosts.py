@@ -310,7 +310,10 @@ class TrayApp:
         self.log_path = workdir / "cardwatch.log"
         self.opened = workdir / "opened.txt"
         browser = workdir / "browser.sh"
-        browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{self.opened}"\n')
+        # One line per launch: the URL and the activation token it came with (or "none").
+        browser.write_text(
+            f'#!/bin/sh\nprintf "%s %s\\n" "$1" "${{XDG_ACTIVATION_TOKEN:-none}}" >> "{self.opened}"\n'
+        )
         browser.chmod(0o755)
         env = dict(env, BROWSER=str(browser), LANG="C.UTF-8")
         for var in ("LANGUAGE", "PYSTRAY_BACKEND", "XDG_ACTIVATION_TOKEN"):
@@ -336,7 +339,8 @@ class TrayApp:
         """The URLs BROWSER was asked to open, or None before the first."""
         if not self.opened.exists():
             return None
-        return self.opened.read_text(encoding="utf-8").split() or None
+        lines = self.opened.read_text(encoding="utf-8").splitlines()
+        return [line.split()[0] for line in lines if line.strip()] or None
 
     def terminate(self) -> int:
         """SIGTERM; the exit code, which must come within EXIT_WITHIN seconds."""

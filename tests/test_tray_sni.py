@@ -9,10 +9,6 @@ in-process (properties, pixmaps, layout, ids, events) and as a real ``cardwatch 
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,6 +18,7 @@ from typing import Any
 import pytest
 from dbus_fast import Message, MessageType
 from desktop import Desktop, colour_box, desktop_unavailable, wait_for
+from hosts import TrayApp
 from notify_server import dbus_unavailable, session_bus
 from sni_host import SniHost
 from tray.icondata import draw
@@ -336,54 +333,12 @@ def test_linux_default_is_xorg_for_pystray_and_gtk_only_when_asked() -> None:
 # --- the real process ------------------------------------------------------------------------
 
 
-class Cardwatch:
-    """`cardwatch -v run --demo SCENARIO` on the private bus; BROWSER records what it opens."""
-
-    def __init__(self, workdir: Path, env: dict[str, str], scenario: str = "expired") -> None:
-        self.log_path = workdir / "cardwatch.log"
-        self.opened = workdir / "opened.txt"
-        browser = workdir / "browser.sh"
-        browser.write_text(
-            f'#!/bin/sh\nprintf "%s %s\\n" "$1" "${{XDG_ACTIVATION_TOKEN:-none}}" >> "{self.opened}"\n'
-        )
-        browser.chmod(0o755)
-        env = dict(env, BROWSER=str(browser), LANG="C.UTF-8")
-        for var in ("LANGUAGE", "PYSTRAY_BACKEND", "WAYLAND_DISPLAY", "XDG_ACTIVATION_TOKEN"):
-            env.pop(var, None)
-        command = [sys.executable, "-m", "tray", "-v", "run", "--demo", scenario]
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def wait_log(self, pattern: str) -> None:
-        def probe() -> bool | None:
-            assert self.proc.poll() is None, f"cardwatch exited:\n{self.log()}"
-            return True if re.search(pattern, self.log()) else None
-
-        wait_for(f"{pattern!r} in the log", probe)
-
-    def terminate(self) -> int:
-        """SIGTERM; the exit code, which must come within EXIT_WITHIN seconds."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(EXIT_WITHIN)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(
-                f"no exit {EXIT_WITHIN:.0f} s after SIGTERM:\n{self.log()}"
-            ) from None
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 def bus_env(address: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DBUS_") and k != "DISPLAY"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DBUS_") and k not in ("DISPLAY", "WAYLAND_DISPLAY")
+    }
     if address is not None:
         env["DBUS_SESSION_BUS_ADDRESS"] = address
     return env
@@ -392,7 +347,7 @@ def bus_env(address: str | None) -> dict[str, str]:
 def test_activate_opens_the_report_in_the_browser_with_the_token(
     address: str, host: SniHost, tmp_path: Path
 ) -> None:
-    app = Cardwatch(tmp_path, bus_env(address))
+    app = TrayApp(bus_env(address), tmp_path, "expired")
     try:
         app.wait_log("tray icon with the sni backend")
         _name, path = host.item()
@@ -414,7 +369,7 @@ def test_activate_opens_the_report_in_the_browser_with_the_token(
 def test_a_watcher_that_comes_late_gets_the_icon_after_one_warning(
     address: str, tmp_path: Path
 ) -> None:
-    app = Cardwatch(tmp_path, bus_env(address))
+    app = TrayApp(bus_env(address), tmp_path, "expired")
     try:
         app.wait_log("no tray icon yet: no StatusNotifierWatcher on the session bus")
         with SniHost(address) as host:
@@ -438,7 +393,7 @@ def test_without_a_host_registered_the_xorg_fallback_docks(address: str, tmp_pat
         pytest.skip(reason)
     with SniHost(address, host_registered=False), Desktop(tmp_path) as desk:
         env = dict(desk.env, DBUS_SESSION_BUS_ADDRESS=address)
-        app = Cardwatch(tmp_path, env)
+        app = TrayApp(env, tmp_path, "expired")
         try:
             app.wait_log("tray icon with the xorg backend")
             desk.wait_colour(RED, "the red icon in trayer")
@@ -453,7 +408,7 @@ def test_sigterm_ends_the_process_from_every_tray_state(
 ) -> None:
     host = SniHost(address).__enter__() if where in ("registered", "watcher gone") else None
     try:
-        app = Cardwatch(tmp_path, bus_env(None if where == "no bus" else address), "expiring")
+        app = TrayApp(bus_env(None if where == "no bus" else address), tmp_path, "expiring")
         try:
             if host is not None:
                 host.item()

@@ -248,6 +248,19 @@ def validity(
     return now - timedelta(days=valid_days - days_left), now + timedelta(days=days_left)
 
 
+def _issue(
+    subject: x509.Name,
+    issuer: CertAndKey,
+    period: tuple[datetime, datetime],
+    serial: int | None,
+    usage: KeyUsageKind,
+    urls: Urls | None,
+) -> x509.Certificate:
+    """A holder certificate for ``subject`` issued by ``issuer`` for ``period``."""
+    ca_cert, ca_key = issuer
+    return make_cert(subject, ca_cert, ca_key, *period, serial=serial, key_usage=usage, urls=urls)
+
+
 def moica_person(
     now: datetime,
     days_left: float,
@@ -261,19 +274,9 @@ def moica_person(
     urls: Urls | None = None,
 ) -> x509.Certificate:
     """A MOICA citizen certificate (subject C=TW, CN, serialNumber) issued by :func:`moica_ca`."""
-    not_before, not_after = validity(now, days_left, valid_days, not_yet_valid)
     subject = dn(("C", "TW"), ("CN", name), ("serialNumber", serial_digits))
-    ca_cert, ca_key = moica_ca()
-    return make_cert(
-        subject,
-        ca_cert,
-        ca_key,
-        not_before,
-        not_after,
-        serial=serial,
-        key_usage=usage,
-        urls=urls,
-    )
+    period = validity(now, days_left, valid_days, not_yet_valid)
+    return _issue(subject, moica_ca(), period, serial, usage, urls)
 
 
 def piv_person(
@@ -288,19 +291,9 @@ def piv_person(
     urls: Urls | None = None,
 ) -> x509.Certificate:
     """A PIV holder certificate issued by :func:`cardwatch_test_ca`."""
-    not_before, not_after = validity(now, days_left, valid_days, not_yet_valid)
     subject = dn(("C", "US"), ("O", "Cardwatch Test"), ("OU", "PIV"), ("CN", name))
-    ca_cert, ca_key = cardwatch_test_ca()
-    return make_cert(
-        subject,
-        ca_cert,
-        ca_key,
-        not_before,
-        not_after,
-        serial=serial,
-        key_usage=usage,
-        urls=urls,
-    )
+    period = validity(now, days_left, valid_days, not_yet_valid)
+    return _issue(subject, cardwatch_test_ca(), period, serial, usage, urls)
 
 
 def openpgp_person(
@@ -315,9 +308,6 @@ def openpgp_person(
     serial: int | None = None,
 ) -> x509.Certificate:
     """An X.509 certificate for the OpenPGP card's DO 7F21, issued by :func:`cardwatch_test_ca`."""
-    not_before, not_after = validity(now, days_left, valid_days, not_yet_valid)
     subject = dn(("CN", name), ("emailAddress", email))
-    ca_cert, ca_key = cardwatch_test_ca()
-    return make_cert(
-        subject, ca_cert, ca_key, not_before, not_after, serial=serial, key_usage=usage
-    )
+    period = validity(now, days_left, valid_days, not_yet_valid)
+    return _issue(subject, cardwatch_test_ca(), period, serial, usage, None)
