@@ -125,3 +125,12 @@ def test_daemon_logs_to_its_file_and_survives_an_unwritable_one(tmp_path: Path) 
                 root.removeHandler(handler)
                 handler.close()
         root.setLevel(before[1])
+
+
+def test_without_a_runtime_dir_the_lock_is_in_the_state_dir_and_nothing_is_printed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert instance.lock_path() == tmp_path / "state" / "cardwatch" / instance.LOCK_NAME
+    assert not [w for w in recwarn if "runtime" in str(w.message).lower()]

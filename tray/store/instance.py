@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -26,7 +27,13 @@ LOCK_NAME = "cardwatch.lock"
 def lock_path() -> Path:
     """Where the lock lives: the runtime dir where there is one, else the state dir."""
     try:
-        base = Path(platformdirs.user_runtime_dir("cardwatch", appauthor=False))
+        # Without a usable XDG_RUNTIME_DIR (cron, su) platformdirs warns on stderr and falls
+        # back to a shared /tmp folder: the state dir is the better place then, and quiet.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            base = Path(platformdirs.user_runtime_dir("cardwatch", appauthor=False))
+        if caught:
+            raise RuntimeError(str(caught[0].message))
     except Exception:  # platformdirs may refuse on exotic systems; the state dir always works
         base = Path(platformdirs.user_state_dir("cardwatch", appauthor=False))
     return base / LOCK_NAME
